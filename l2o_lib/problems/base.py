@@ -1,0 +1,269 @@
+"""The interface every problem family shares.
+
+A family is P(ξ): minimize f(x; ξ) s.t. g(x; ξ) ≤ 0, h(x; ξ) = 0, with a seeded sampler over its
+parameter domain Ξ and a reference solver. ``objective``, ``eq_residual`` and ``ineq_residual`` are
+written once against the array API: numpy, torch and jax.numpy arrays all work, and gradients flow
+through them in torch and JAX, so a chapter's training loss and the book's metric are the same code.
+Shapes are batched: ξ is ``(batch, n_params)`` and x is ``(batch, n_vars)``.
+"""
+
+from __future__ import annotations
+
+import time
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from array_api_compat import array_namespace, is_jax_array, is_numpy_array, is_torch_array
+
+OPTIMAL = "optimal"
+
+
+@dataclass(frozen=True)
+class Solution:
+    """Reference solutions of a batch of instances.
+
+    Rows whose ``status`` is not ``"optimal"`` hold NaN in ``x`` and ``objective``; nothing is
+    returned as if it were a solution when the solver did not say so.
+    """
+
+    x: np.ndarray
+    objective: np.ndarray
+    status: np.ndarray
+    solve_time: np.ndarray
+    wall_time: np.ndarray
+    solver: str
+    info: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> np.ndarray:
+        """Boolean mask of the instances solved to optimality."""
+        return self.status == OPTIMAL
+
+    def require_ok(self) -> Solution:
+        """Return self, or raise naming the instances that were not solved and why."""
+        bad = np.flatnonzero(~self.ok)
+        if bad.size:
+            shown = ", ".join(f"#{i}: {self.status[i]}" for i in bad[:10])
+            more = f" (and {bad.size - 10} more)" if bad.size > 10 else ""
+            raise ValueError(f"{self.solver} did not solve {bad.size} of {len(self.status)} instances: {shown}{more}")
+        return self
+
+    def __len__(self) -> int:
+        return len(self.status)
+
+    def subset(self, index: np.ndarray) -> Solution:
+        """The solutions of the selected instances (boolean mask or integer index)."""
+        return Solution(
+            x=self.x[index],
+            objective=self.objective[index],
+            status=self.status[index],
+            solve_time=self.solve_time[index],
+            wall_time=self.wall_time[index],
+            solver=self.solver,
+            info=dict(self.info),
+        )
+
+
+def _shape_of(a: Any) -> tuple[int, ...]:
+    return tuple(int(s) for s in (a.shape if hasattr(a, "shape") else np.shape(a)))
+
+
+class ProblemFamily(ABC):
+    """A parametric problem family P(ξ) with sampler, residuals and reference solver."""
+
+    name: str
+    n_params: int
+    n_vars: int
+    n_eq: int
+    n_ineq: int
+    param_names: tuple[str, ...]
+    var_names: tuple[str, ...]
+    #: the parameter domain Ξ as a box; ``sample`` draws inside it and inputs outside are rejected.
+    param_low: np.ndarray
+    param_high: np.ndarray
+    reference_solver: str
+
+    # ------------------------------------------------------------------ sampling
+    @abstractmethod
+    def _sample(self, n: int, rng: np.random.Generator) -> np.ndarray: ...
+
+    def sample(self, n: int, seed: int) -> np.ndarray:
+        """``n`` parameter vectors, shape ``(n, n_params)``; the same seed gives the same draw."""
+        if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
+            raise ValueError(f"{self.name}.sample: n must be a positive integer, got {n!r}")
+        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+            raise ValueError(f"{self.name}.sample: seed must be a non-negative integer, got {seed!r}")
+        xi = self._sample(int(n), np.random.default_rng(int(seed)))
+        return self.check_params(xi)
+
+    # ------------------------------------------------------------------ validation
+    def check_params(self, xi: Any, *, check_domain: bool = True, where: str = "") -> Any:
+        """Validate ξ: 2-D ``(batch, n_params)``, finite, inside Ξ (unless ``check_domain=False``).
+
+        Values are checked for numpy inputs (and torch tensors on the CPU); traced JAX values and GPU
+        tensors get the shape check only, so that training loops stay free of host syncs.
+        """
+        where = where or f"{self.name}"
+        shape = _shape_of(xi)
+        if len(shape) != 2 or shape[1] != self.n_params:
+            hint = " (use xi[None, :] for a single instance)" if len(shape) == 1 else ""
+            raise ValueError(
+                f"{where}: ξ must have shape (batch, {self.n_params}) for {self.param_names}, got {shape}{hint}"
+            )
+        values = _host_values(xi)
+        if values is None:
+            return xi
+        if not np.all(np.isfinite(values)):
+            rows = np.flatnonzero(~np.all(np.isfinite(values), axis=1))
+            raise ValueError(f"{where}: ξ has NaN or inf in rows {rows[:10].tolist()}")
+        if check_domain:
+            tol = 1e-9 * (1.0 + np.abs(self.param_high - self.param_low))
+            low = values < self.param_low - tol
+            high = values > self.param_high + tol
+            if np.any(low | high):
+                row, col = np.argwhere(low | high)[0]
+                raise ValueError(
+                    f"{where}: ξ[{row}, {col}] ({self.param_names[col]}) = {values[row, col]:.6g} is outside the "
+                    f"domain [{self.param_low[col]:.6g}, {self.param_high[col]:.6g}]; "
+                    f"{int(np.sum(np.any(low | high, axis=1)))} row(s) affected. Pass check_domain=False to "
+                    "evaluate out-of-distribution parameters on purpose."
+                )
+        return xi
+
+    def check_x(self, x: Any, batch: int | None = None, *, where: str = "") -> Any:
+        """Validate x: ``(batch, n_vars)``, and finite for host arrays."""
+        where = where or f"{self.name}"
+        shape = _shape_of(x)
+        if len(shape) != 2 or shape[1] != self.n_vars:
+            raise ValueError(f"{where}: x must have shape (batch, {self.n_vars}), got {shape}")
+        if batch is not None and shape[0] != batch:
+            raise ValueError(f"{where}: x has {shape[0]} rows but ξ has {batch}")
+        values = _host_values(x)
+        if values is not None and not np.all(np.isfinite(values)):
+            rows = np.flatnonzero(~np.all(np.isfinite(values), axis=1))
+            raise ValueError(f"{where}: x has NaN or inf in rows {rows[:10].tolist()}")
+        return x
+
+    def _checked(self, x: Any, xi: Any, what: str) -> tuple[Any, Any]:
+        where = f"{self.name}.{what}"
+        self.check_params(xi, check_domain=False, where=where)
+        self.check_x(x, _shape_of(xi)[0], where=where)
+        return x, xi
+
+    # ------------------------------------------------------------------ the mathematics
+    def objective(self, x: Any, xi: Any) -> Any:
+        """f(x; ξ), shape ``(batch,)``."""
+        return self._objective(*self._checked(x, xi, "objective"))
+
+    def eq_residual(self, x: Any, xi: Any) -> Any:
+        """h(x; ξ), shape ``(batch, n_eq)``; zero at a feasible point."""
+        return self._eq(*self._checked(x, xi, "eq_residual"))
+
+    def ineq_residual(self, x: Any, xi: Any) -> Any:
+        """g(x; ξ), shape ``(batch, n_ineq)``; feasible where ≤ 0."""
+        return self._ineq(*self._checked(x, xi, "ineq_residual"))
+
+    @abstractmethod
+    def _objective(self, x: Any, xi: Any) -> Any: ...
+
+    def _eq(self, x: Any, xi: Any) -> Any:
+        xp = array_namespace(x)
+        return xp.zeros((x.shape[0], 0), dtype=x.dtype, device=_device(x))
+
+    def _ineq(self, x: Any, xi: Any) -> Any:
+        xp = array_namespace(x)
+        return xp.zeros((x.shape[0], 0), dtype=x.dtype, device=_device(x))
+
+    # ------------------------------------------------------------------ reference solver
+    @abstractmethod
+    def _solve_one(self, xi: np.ndarray, **options: Any) -> tuple[np.ndarray | None, float, str, float]:
+        """Solve one instance: (x or None, objective, status, solver's own time in seconds)."""
+
+    def solve(self, xi: Any, *, check_domain: bool = True, progress: bool | None = None, **options: Any) -> Solution:
+        """Solve every instance with the reference solver; failures come back with their status.
+
+        ``solve_time`` is the solver's own time; ``wall_time`` adds the modeling layer's overhead.
+        """
+        xi = np.asarray(self.check_params(xi, check_domain=check_domain, where=f"{self.name}.solve"), dtype=float)
+        n = xi.shape[0]
+        x = np.full((n, self.n_vars), np.nan)
+        obj = np.full(n, np.nan)
+        status = np.empty(n, dtype=object)
+        solve_time = np.zeros(n)
+        wall = np.zeros(n)
+        rows = range(n)
+        if progress or (progress is None and n >= 200):
+            from tqdm.auto import tqdm
+
+            rows = tqdm(rows, desc=f"{self.reference_solver} on {self.name}", leave=False)
+        for i in rows:
+            t0 = time.perf_counter()
+            xs, fs, st, ts = self._solve_one(xi[i], **options)
+            wall[i] = time.perf_counter() - t0
+            status[i] = st
+            solve_time[i] = ts
+            if st == OPTIMAL and xs is not None:
+                x[i] = xs
+                obj[i] = fs
+        return Solution(x=x, objective=obj, status=status.astype(str), solve_time=solve_time, wall_time=wall,
+                        solver=self.reference_solver)
+
+    # ------------------------------------------------------------------ helpers for subclasses
+    def _const(self, value: np.ndarray, like: Any) -> Any:
+        """A numpy constant as an array of ``like``'s namespace, dtype and device."""
+        if is_numpy_array(like):
+            return value.astype(like.dtype, copy=False) if np.issubdtype(like.dtype, np.floating) else value
+        if is_torch_array(like):
+            import torch
+
+            key = (like.device, like.dtype, id(value))
+            cache = self.__dict__.setdefault("_torch_consts", {})
+            if key not in cache:
+                cache[key] = torch.as_tensor(value, dtype=like.dtype, device=like.device)
+            return cache[key]
+        if is_jax_array(like):
+            import jax.numpy as jnp
+
+            return jnp.asarray(value, dtype=like.dtype)
+        xp = array_namespace(like)
+        return xp.asarray(value, dtype=like.dtype)
+
+    def describe(self) -> str:
+        """One line: name, sizes and the parameter domain."""
+        dom = ", ".join(
+            f"{n} ∈ [{lo:.3g}, {hi:.3g}]" for n, lo, hi in zip(self.param_names[:4], self.param_low, self.param_high)
+        )
+        more = ", ..." if self.n_params > 4 else ""
+        return (
+            f"{self.name}: {self.n_vars} variables, {self.n_eq} equalities, {self.n_ineq} inequalities; "
+            f"ξ has {self.n_params} entries ({dom}{more})"
+        )
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.describe()}>"
+
+
+def _device(x: Any) -> Any:
+    from array_api_compat import device
+
+    return device(x)
+
+
+def _host_values(a: Any) -> np.ndarray | None:
+    """Values of a host array as numpy, or None for traced JAX values and accelerator tensors."""
+    if is_numpy_array(a):
+        return np.asarray(a)
+    if is_torch_array(a):
+        if a.device.type != "cpu":
+            return None
+        return a.detach().numpy()
+    if is_jax_array(a):
+        try:
+            return np.asarray(a)
+        except Exception:  # a tracer inside jit/grad: no concrete values
+            return None
+    if isinstance(a, (list, tuple)):
+        return np.asarray(a, dtype=float)
+    return None

@@ -1,0 +1,85 @@
+"""Entropy maximization over the simplex with parametric linear inequalities (the tutorial's HUANet example).
+
+    maximize −Σ xᵢ log xᵢ   subject to  C x ≤ ξ,  1ᵀx = 1        (stated here as minimize Σ xᵢ log xᵢ)
+
+n = 10 variables and 5 inequalities by default; C ~ N(0, 1) fixed by ``seed``; ξ = C softmax(u) + ε with
+u ~ U[0.001, 1]ⁿ and ε ~ U[0, 0.1]^m, so every sampled instance has a strictly feasible point. The
+objective is defined for x ≥ 0 (0 log 0 = 0) and is NaN where some xᵢ < 0: such a point is outside
+the problem's domain and is reported so, not clipped. Reference: cvxpy (exponential cone), Clarabel or SCS.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from array_api_compat import array_namespace
+
+from l2o_lib.problems.base import OPTIMAL, ProblemFamily
+
+_STATUS = {"optimal": OPTIMAL}
+
+
+class EntropyMax(ProblemFamily):
+    """ξ ∈ R^m, the right-hand side of C x ≤ ξ."""
+
+    reference_solver = "Clarabel (cvxpy)"
+
+    def __init__(self, n_vars: int = 10, n_ineq: int = 5, seed: int = 0):
+        for label, v in (("n_vars", n_vars), ("n_ineq", n_ineq)):
+            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
+                raise ValueError(f"entropy: {label} must be a positive integer, got {v!r}")
+        self.name = "entropy" if (n_vars, n_ineq) == (10, 5) else f"entropy_{n_vars}_{n_ineq}"
+        self.n_vars, self.n_ineq, self.n_eq, self.n_params = int(n_vars), int(n_ineq), 1, int(n_ineq)
+        self.seed = int(seed)
+        self.C = np.random.default_rng(self.seed).standard_normal((n_ineq, n_vars))
+        self.param_names = tuple(f"xi{i}" for i in range(n_ineq))
+        self.var_names = tuple(f"x{i}" for i in range(n_vars))
+        # C softmax(u) is a convex combination of C's columns: each row lies in [min_j C_ij, max_j C_ij].
+        self.param_low = self.C.min(axis=1)
+        self.param_high = self.C.max(axis=1) + 0.1
+        self._problems: dict[str, Any] = {}
+
+    def _sample(self, n: int, rng: np.random.Generator) -> np.ndarray:
+        u = rng.uniform(0.001, 1.0, size=(n, self.n_vars))
+        w = np.exp(u - u.max(axis=1, keepdims=True))
+        w /= w.sum(axis=1, keepdims=True)
+        return w @ self.C.T + rng.uniform(0.0, 0.1, size=(n, self.n_ineq))
+
+    def _objective(self, x: Any, xi: Any) -> Any:
+        xp = array_namespace(x)
+        positive = x > 0
+        safe = xp.where(positive, x, xp.ones_like(x))
+        xlogx = xp.where(positive, x * xp.log(safe), xp.zeros_like(x))
+        nan = xp.full_like(x, float("nan"))
+        return xp.sum(xp.where(x < 0, nan, xlogx), axis=1)
+
+    def _eq(self, x: Any, xi: Any) -> Any:
+        xp = array_namespace(x)
+        return xp.sum(x, axis=1, keepdims=True) - 1.0
+
+    def _ineq(self, x: Any, xi: Any) -> Any:
+        return x @ self._const(self.C, x).T - xi
+
+    def _problem(self):
+        if "p" not in self._problems:
+            import cvxpy as cp
+
+            x = cp.Variable(self.n_vars)
+            b = cp.Parameter(self.n_ineq)
+            prob = cp.Problem(cp.Minimize(-cp.sum(cp.entr(x))), [self.C @ x <= b, cp.sum(x) == 1])
+            self._problems["p"] = (prob, x, b)
+        return self._problems["p"]
+
+    def _solve_one(self, xi: np.ndarray, *, solver: str = "CLARABEL", **kwargs: Any):
+        import cvxpy as cp
+
+        prob, x, b = self._problem()
+        b.value = xi
+        try:
+            prob.solve(solver=solver, **kwargs)
+        except cp.SolverError as exc:
+            return None, np.nan, f"solver error: {exc}", 0.0
+        st = _STATUS.get(prob.status, prob.status)
+        t = prob.solver_stats.solve_time if prob.solver_stats and prob.solver_stats.solve_time else np.nan
+        return (np.asarray(x.value) if st == OPTIMAL else None), float(prob.value), st, float(t)

@@ -1,0 +1,115 @@
+"""Where a chapter runs: Colab or not, which device, quick mode, seeds.
+
+Every chapter's setup cell calls :func:`setup` once. Nothing here imports torch or jax at module
+import; they are looked at only if already importable.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import random
+import sys
+from dataclasses import dataclass
+from typing import TypeVar
+
+import numpy as np
+
+T = TypeVar("T")
+
+QUICK_ENV = "L2O_QUICK"
+SAVE_ENV = "L2O_SAVE_PRETRAINED"
+
+
+def in_colab() -> bool:
+    """True inside a Google Colab kernel."""
+    return "google.colab" in sys.modules or "COLAB_RELEASE_TAG" in os.environ
+
+
+def _env_flag(name: str) -> bool:
+    value = os.environ.get(name, "").strip().lower()
+    if value in ("", "0", "false", "no", "off"):
+        return False
+    if value in ("1", "true", "yes", "on"):
+        return True
+    raise ValueError(f"environment variable {name}={os.environ[name]!r}: expected 0/1, true/false, yes/no")
+
+
+def quick_mode() -> bool:
+    """Quick mode (``L2O_QUICK=1``): fewer samples and epochs, same code path."""
+    return _env_flag(QUICK_ENV)
+
+
+def save_pretrained_requested() -> bool:
+    """``L2O_SAVE_PRETRAINED=1``: a full-mode run writes its trained weights into ``data/``."""
+    return _env_flag(SAVE_ENV)
+
+
+def _has(module: str) -> bool:
+    return module in sys.modules or importlib.util.find_spec(module) is not None
+
+
+def torch_device() -> str:
+    """``"cuda"`` when torch sees a GPU, else ``"cpu"`` (``"cpu"`` also when torch is absent)."""
+    if not _has("torch"):
+        return "cpu"
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def jax_backend() -> str | None:
+    """JAX's default backend (``"gpu"``, ``"cpu"``, ...) or None when jax is absent."""
+    if not _has("jax"):
+        return None
+    import jax
+
+    return jax.default_backend()
+
+
+def seed_everything(seed: int, *, torch: bool = True) -> None:
+    """Seed Python, numpy and (with ``torch=True``, if installed) torch. JAX takes explicit keys."""
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+    random.seed(int(seed))
+    np.random.seed(int(seed) % 2**32)
+    if torch and _has("torch"):
+        import torch as _torch
+
+        _torch.manual_seed(int(seed))
+
+
+@dataclass(frozen=True)
+class Runtime:
+    """What the setup cell found; chapters read sizes from it with :meth:`pick`."""
+
+    quick: bool
+    colab: bool
+    device: str
+    seed: int
+
+    def pick(self, full: T, quick: T) -> T:
+        """``quick`` in quick mode, ``full`` otherwise."""
+        return quick if self.quick else full
+
+    def __str__(self) -> str:
+        mode = "quick" if self.quick else "full"
+        where = "Colab" if self.colab else "local"
+        return f"l2o_lib runtime: {where}, device={self.device}, mode={mode}, seed={self.seed}"
+
+
+def setup(seed: int = 0, *, torch: bool = True, threads: int | None = None) -> Runtime:
+    """Seed everything, choose the device and read quick mode; print a one-line summary.
+
+    ``torch=False`` skips torch (JAX-only chapters). ``threads`` caps torch's CPU threads.
+    """
+    seed_everything(seed, torch=torch)
+    device = torch_device() if torch else (jax_backend() or "cpu")
+    if torch and threads is not None and _has("torch"):
+        import torch as _torch
+
+        _torch.set_num_threads(int(threads))
+    rt = Runtime(quick=quick_mode(), colab=in_colab(), device=device, seed=int(seed))
+    print(rt)
+    return rt
+

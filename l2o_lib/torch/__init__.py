@@ -1,0 +1,1 @@
+"""Torch code the chapters share: networks, the training loop, (de)serialization of weights."""
