@@ -41,10 +41,10 @@ class Normalize(nn.Module):
         super().__init__()
         low, high = np.asarray(low, dtype=float), np.asarray(high, dtype=float)
         self.register_buffer("center", torch.as_tensor((low + high) / 2, dtype=torch.float32))
-        self.register_buffer("half", torch.as_tensor(np.maximum((high - low) / 2, 1e-12), dtype=torch.float32))
+        self.register_buffer("scale", torch.as_tensor(np.maximum((high - low) / 2, 1e-12), dtype=torch.float32))
 
     def forward(self, xi: torch.Tensor) -> torch.Tensor:
-        return (xi - self.center.to(xi.dtype)) / self.half.to(xi.dtype)
+        return (xi - self.center.to(xi.dtype)) / self.scale.to(xi.dtype)
 
 
 class SolutionMap(nn.Module):

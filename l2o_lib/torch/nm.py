@@ -15,6 +15,7 @@ Use ``nm = import_neuromancer()`` (or ``from l2o_lib.torch.nm import neuromancer
 from __future__ import annotations
 
 import importlib
+import importlib.machinery
 import importlib.util
 import sys
 import types
@@ -35,7 +36,9 @@ class _MissingWandb(types.ModuleType):
 def _install_wandb_placeholder() -> bool:
     if "wandb" in sys.modules or importlib.util.find_spec("wandb") is not None:
         return False
-    sys.modules["wandb"] = _MissingWandb("wandb")
+    placeholder = _MissingWandb("wandb")
+    placeholder.__spec__ = importlib.machinery.ModuleSpec("wandb", None)
+    sys.modules["wandb"] = placeholder
     return True
 
 

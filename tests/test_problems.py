@@ -1,0 +1,132 @@
+"""Problem families: samplers, residuals in three array namespaces, reference solvers against closed forms."""
+
+import numpy as np
+import pytest
+
+from l2o_lib import problems
+
+FAMILY_NAMES = sorted(problems.FAMILIES)
+
+
+@pytest.fixture(scope="module", params=FAMILY_NAMES)
+def family(request):
+    return problems.get(request.param)
+
+
+def test_sampler_is_deterministic_and_inside_domain(family):
+    a, b, c = family.sample(64, seed=3), family.sample(64, seed=3), family.sample(64, seed=4)
+    assert a.shape == (64, family.n_params)
+    np.testing.assert_array_equal(a, b)
+    assert not np.allclose(a, c)
+    assert np.all(a >= family.param_low) and np.all(a <= family.param_high)
+
+
+def test_residual_shapes(family):
+    xi = family.sample(5, seed=0)
+    x = np.full((5, family.n_vars), 0.1)
+    assert family.objective(x, xi).shape == (5,)
+    assert family.eq_residual(x, xi).shape == (5, family.n_eq)
+    assert family.ineq_residual(x, xi).shape == (5, family.n_ineq)
+
+
+def test_torch_and_numpy_agree_and_gradients_flow(family):
+    torch = pytest.importorskip("torch")
+    xi = family.sample(4, seed=1)
+    x = np.abs(np.random.default_rng(0).normal(size=(4, family.n_vars))) / family.n_vars
+    xt = torch.tensor(x, dtype=torch.float64, requires_grad=True)
+    xit = torch.tensor(xi, dtype=torch.float64)
+    for fn in (family.objective, family.eq_residual, family.ineq_residual):
+        np.testing.assert_allclose(fn(xt, xit).detach().numpy(), fn(x, xi), rtol=1e-12, atol=1e-12)
+    loss = family.objective(xt, xit).sum() + family.ineq_residual(xt, xit).clamp(min=0).pow(2).sum()
+    loss.backward()
+    assert torch.all(torch.isfinite(xt.grad)) and float(xt.grad.abs().sum()) > 0
+
+
+def test_jax_agrees_and_differentiates(family):
+    jax = pytest.importorskip("jax")
+    jax.config.update("jax_enable_x64", True)
+    jnp = jax.numpy
+    xi = family.sample(3, seed=2)
+    x = np.abs(np.random.default_rng(1).normal(size=(3, family.n_vars))) / family.n_vars
+    np.testing.assert_allclose(np.asarray(family.objective(jnp.asarray(x), jnp.asarray(xi))), family.objective(x, xi),
+                               rtol=1e-12)
+    grad = jax.jit(jax.grad(lambda z: family.objective(z, jnp.asarray(xi)).sum()))(jnp.asarray(x))
+    assert grad.shape == x.shape and bool(jnp.all(jnp.isfinite(grad)))
+
+
+def test_nonconvex_2d_unconstrained_minimizer_when_feasible():
+    fam = problems.get("nonconvex_2d")
+    xi = np.array([[1.6, 0.5], [2.0, 1.2], [1.5, 0.2]])  # p ≥ √2: (1, 1) is feasible, f* = 0
+    sol = fam.solve(xi).require_ok()
+    # (1, 1) sits on the active constraint x₁ = x₂, which IPOPT's interior point approaches to ~1e-5
+    np.testing.assert_allclose(sol.x, np.ones((3, 2)), atol=5e-5)
+    np.testing.assert_allclose(sol.objective, 0.0, atol=1e-9)
+
+
+def test_nonconvex_2d_reference_beats_dense_grid():
+    fam = problems.get("nonconvex_2d")
+    xi = fam.sample(6, seed=11)
+    sol = fam.solve(xi).require_ok()
+    g = np.linspace(-2.05, 2.05, 801)
+    xx, yy = np.meshgrid(g, g)
+    for i in range(len(xi)):
+        mask = fam.region_mask(xx, yy, xi[i])
+        grid_best = fam.objective_grid(xx, yy, xi[i])[mask].min()
+        assert sol.objective[i] <= grid_best + 1e-9
+        assert sol.objective[i] >= grid_best - 0.02  # the grid is a fine net: IPOPT is not far below it
+    assert np.all(fam.ineq_residual(sol.x, xi) <= 1e-8)
+
+
+def test_dc3_qp_matches_kkt_solution_of_its_active_set():
+    """Given the active inequalities, the QP's solution solves one linear KKT system: check the solver against it."""
+    fam = problems.DC3QP(n_vars=12, n_eq=4, n_ineq=6, seed=4)
+    xi = fam.sample(8, seed=0)
+    sol = fam.solve(xi).require_ok()
+    Q = np.diag(fam.Q_diag)
+    for b, y in zip(xi, sol.x):
+        active = fam.G @ y - fam.h > -1e-6
+        E = np.vstack([fam.A, fam.G[active]])
+        rhs = np.concatenate([b, fam.h[active]])
+        k = len(E)
+        kkt = np.block([[Q, E.T], [E, np.zeros((k, k))]])
+        y_kkt = np.linalg.lstsq(kkt, np.concatenate([-fam.p, rhs]), rcond=None)[0][: fam.n_vars]
+        np.testing.assert_allclose(y, y_kkt, atol=1e-6)
+    np.testing.assert_allclose(sol.objective, fam.objective(sol.x, xi), rtol=1e-9, atol=1e-9)
+
+
+def test_dc3_qp_defaults_and_feasibility_by_construction():
+    fam = problems.get("dc3_qp")
+    assert (fam.n_vars, fam.n_eq, fam.n_ineq, fam.n_params) == (100, 50, 50, 50)
+    xi = fam.sample(10, seed=0)
+    y0 = xi @ np.linalg.pinv(fam.A).T  # y = A⁺ξ is feasible for every ξ in the box
+    assert np.abs(fam.eq_residual(y0, xi)).max() < 1e-10
+    assert fam.ineq_residual(y0, xi).max() <= 1e-10
+
+
+def test_entropy_uniform_is_optimal_when_inequalities_are_slack():
+    fam = problems.get("entropy")
+    xi = fam.param_high[None, :].repeat(2, axis=0)
+    sol = fam.solve(xi).require_ok()
+    # the entropy is flat near its maximum: an objective accurate to 1e-9 pins x only to ~1e-5
+    np.testing.assert_allclose(sol.x, 1 / fam.n_vars, atol=1e-4)
+    np.testing.assert_allclose(sol.objective, -np.log(fam.n_vars), atol=1e-8)
+
+
+def test_entropy_objective_is_nan_outside_its_domain():
+    fam = problems.get("entropy")
+    xi = fam.sample(2, seed=0)
+    x = np.full((2, 10), 0.1)
+    x[1, 0], x[1, 1] = -0.01, 0.11
+    f = fam.objective(x, xi)
+    assert np.isfinite(f[0]) and np.isnan(f[1])
+    assert fam.objective(np.eye(10)[:2], xi).tolist() == [0.0, 0.0]  # 0 log 0 = 0
+
+
+def test_infeasible_instance_is_reported_by_status():
+    fam = problems.get("entropy")
+    xi = fam.param_low[None, :].copy()  # every row at its minimum: C x ≤ ξ has no point on the simplex
+    sol = fam.solve(xi)
+    assert not sol.ok[0] and "infeasible" in sol.status[0]
+    assert np.all(np.isnan(sol.x[0]))
+    with pytest.raises(ValueError, match="did not solve 1 of 1"):
+        sol.require_ok()
