@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Run the whole test suite (creates .venv first if it is missing):
+# lint, l2o_lib unit tests, notebook hygiene, every chapter under nbval in quick mode, the book build with
+# warnings as errors, the browser test of the built pages, and the shipped-model checks.
+#   bash scripts/test.sh [extra pytest args]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. scripts/env.sh
+export MPLBACKEND=Agg PYDEVD_DISABLE_FILE_VALIDATION=1 L2O_QUICK=1
+start=$(date +%s)
+echo "[test] ruff"
+ruff check l2o_lib tests scripts chapters
+if [ -f scripts/install_browser.sh ]; then
+  bash scripts/install_browser.sh
+fi
+echo "[test] pytest: unit tests, hygiene, shipped models, nbval (quick mode), book build, browser"
+python -m pytest tests chapters --nbval-lax --nbval-cell-timeout=600 -p no:cacheprovider -ra --durations=15 "$@"
+echo "[test] finished in $(( $(date +%s) - start )) s"

@@ -1,0 +1,18 @@
+"""The book builds (every chapter executed, quick mode) with warnings as errors, and every page is there."""
+
+import re
+
+from test_hygiene import _toc_files
+
+
+def test_book_builds_with_every_page(built_book):
+    for entry in _toc_files():
+        page = built_book / f"{entry}.html"
+        assert page.is_file(), f"{page} was not built"
+        text = page.read_text(encoding="utf-8")
+        assert "Traceback (most recent call last)" not in text, f"{entry}: a cell error was rendered"
+    # executed notebooks carry their outputs in the HTML: at least one image or table per chapter notebook
+    for entry in _toc_files():
+        if re.match(r"chapters/\d\d_", entry):
+            text = (built_book / f"{entry}.html").read_text(encoding="utf-8")
+            assert "<img" in text or "<table" in text, f"{entry}: no figure or table in the built page"

@@ -1,0 +1,94 @@
+"""Notebook hygiene: no outputs, the Colab badge and setup cell point at the configured repository, every
+chapter is in the table of contents, exercises hide their solutions."""
+
+import re
+from pathlib import Path
+
+import nbformat
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+CONFIG = yaml.safe_load((ROOT / "_config.yml").read_text())
+REPO_URL = CONFIG["repository"]["url"].rstrip("/")
+BRANCH = CONFIG["repository"].get("branch", "main")
+OWNER_REPO = REPO_URL.split("github.com/")[1]
+NOTEBOOKS = sorted((ROOT / "chapters").glob("*.ipynb"))
+CHAPTERS = [p for p in NOTEBOOKS if re.match(r"\d\d_", p.name)]
+
+SETUP_HEAD = f'''# Setup: in Colab, fetch the book and install l2o_lib from it (Colab's own torch and jax stay in place).
+import os, subprocess, sys
+REPO = "{REPO_URL}"
+if "google.colab" in sys.modules:
+    if not os.path.isdir("/content/{REPO_URL.rsplit("/", 1)[1]}"):
+        subprocess.run(["git", "clone", "-q", "--depth", "1", REPO, "/content/{REPO_URL.rsplit("/", 1)[1]}"], check=True)
+        subprocess.run([sys.executable, "-m", "pip", "install", "-q", "/content/{REPO_URL.rsplit("/", 1)[1]}[colab]"], check=True)
+    os.environ["L2O_DATA_DIR"] = "/content/{REPO_URL.rsplit("/", 1)[1]}/data"
+# ---- imports, seed, device, quick mode
+'''
+
+
+def _toc_files() -> list[str]:
+    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
+    files = [toc["root"]]
+
+    def walk(node):
+        if isinstance(node, dict):
+            if "file" in node:
+                files.append(node["file"])
+            for v in node.values():
+                walk(v)
+        elif isinstance(node, list):
+            for v in node:
+                walk(v)
+
+    walk(toc.get("parts", toc.get("chapters", [])))
+    return files
+
+
+def test_there_are_chapters():
+    assert len(CHAPTERS) >= 1
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_notebook_is_valid_and_carries_no_outputs(path):
+    nb = nbformat.read(path, as_version=4)
+    nbformat.validate(nb)
+    for i, cell in enumerate(nb.cells):
+        if cell.cell_type == "code":
+            assert not cell.outputs, f"{path.name}: cell {i} has outputs (run scripts/strip_outputs.py)"
+            assert cell.execution_count is None, f"{path.name}: cell {i} has an execution count"
+    assert "widgets" not in nb.metadata, f"{path.name}: saved widget state in metadata"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_badge_and_setup_cell_point_at_the_configured_repository(path):
+    nb = nbformat.read(path, as_version=4)
+    first, setup = nb.cells[0], next(c for c in nb.cells if c.cell_type == "code")
+    assert first.cell_type == "markdown" and first.source.lstrip().startswith("# "), "cell 1: a markdown title"
+    badge = f"https://colab.research.google.com/github/{OWNER_REPO}/blob/{BRANCH}/chapters/{path.name}"
+    assert badge in first.source, f"{path.name}: cell 1 needs the Colab badge linking to {badge}"
+    assert "colab-badge.svg" in first.source
+    assert setup.source.startswith(SETUP_HEAD), f"{path.name}: the first code cell must start with the setup block"
+    assert "runtime.setup(" in setup.source
+
+
+@pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.name)
+def test_chapter_has_the_book_arc(path):
+    nb = nbformat.read(path, as_version=4)
+    md = "\n".join(c.source for c in nb.cells if c.cell_type == "markdown")
+    assert re.search(r"you will learn", md, re.I), f"{path.name}: 'you will learn' bullets"
+    assert re.search(r"^#+ .*what goes wrong", md, re.I | re.M), f"{path.name}: a 'What goes wrong' section"
+    exercises = re.findall(r"```\{exercise\}", md)
+    solutions = re.findall(r"```\{solution\} (\S+)\n:class: dropdown", md)
+    assert 2 <= len(exercises) <= 6, f"{path.name}: 2-4 exercises, found {len(exercises)}"
+    assert len(solutions) == len(exercises), f"{path.name}: every exercise needs a hidden (dropdown) solution"
+    assert re.search(r"\{cite", md), f"{path.name}: cite references from references.bib"
+
+
+def test_every_chapter_is_in_the_toc_and_every_toc_entry_exists():
+    listed = set(_toc_files())
+    for path in NOTEBOOKS + sorted((ROOT / "chapters").glob("*.md")):
+        assert f"chapters/{path.stem}" in listed, f"{path.name} is not in _toc.yml"
+    for entry in listed:
+        assert any((ROOT / f"{entry}{ext}").is_file() for ext in (".ipynb", ".md")), f"_toc.yml lists missing {entry}"
