@@ -1,0 +1,192 @@
+"""The scorecard: every shipped model against its reference solver, on fresh held-out instances, in one table.
+
+    python -m l2o_lib.scorecard                    # every model, 1000 instances each, seed 20261128
+    python -m l2o_lib.scorecard --n 200 --only ch1_direct_mlp --json scorecard.json
+
+For each model in the pretrained registry: sample ``n`` instances of its problem with ``seed`` (fresh: no model
+was trained on this seed), solve them with the family's reference solver (cached on disk by
+(problem, seed, count), safe to delete), run the model batched (after warm-up, devices synchronized) and
+score it: gap % (mean / max), equality and inequality violation (mean / max), time per instance of the model
+and of the reference, and their ratio. The reference's time is always measured in this run, on
+``--time-ref`` instances, also when its solutions come from the cache. Prints a Markdown table and writes JSON
+with the environment (versions, CPU/GPU, threads).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from l2o_lib import datasets, metrics, pretrained
+
+DEFAULT_N = 1000
+DEFAULT_SEED = 20261128
+CACHE_ENV = "L2O_CACHE_DIR"
+
+#: Published figures the chapters cite, keyed by problem family (sources in each chapter's references).
+ANCHORS: dict[str, list[dict[str, Any]]] = {
+    "nonconvex_2d": [
+        {"source": "NeuroMANCER 2-D pQP example (DC3 tutorial notebook)", "gap_mean": 1.14, "ineq_mean": 0.021},
+    ],
+    "dc3_qp": [
+        {"source": "DC3 paper, DC3 (−13.46 vs optimum −15.05)", "gap_mean": 10.6},
+        {"source": "DC3 paper, penalty network", "gap_mean": 16.0, "eq_mean": 0.13},
+    ],
+    "entropy": [
+        {"source": "tutorial HUANet notebook", "gap_mean": 6.1e-4, "gap_max": 7.1e-3, "ineq_mean": 1.7e-5,
+         "ineq_max": 5.7e-4, "speedup": 3.9},
+    ],
+}
+
+
+def cache_dir() -> Path:
+    """Where reference solves are cached (``$L2O_CACHE_DIR`` or ``~/.cache/l2o-book/references``)."""
+    return Path(os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "l2o-book" / "references")
+
+
+@dataclass
+class Entry:
+    """One model's scorecard line and where it came from."""
+
+    model: str
+    chapter: str
+    problem: str
+    row: metrics.Row
+    reference_time: float
+    reference_solver: str
+    reference_cached: bool
+    headline: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = self.row.to_dict()
+        d.update(model=self.model, chapter=self.chapter, problem=self.problem, reference_time=self.reference_time,
+                 reference_solver=self.reference_solver, reference_cached=self.reference_cached,
+                 recorded_headline=self.headline)
+        return d
+
+
+def environment() -> dict[str, Any]:
+    """Versions, processor, accelerator and thread count of this run."""
+    env: dict[str, Any] = {"python": sys.version.split()[0], "platform": platform.platform(),
+                           "processor": platform.processor() or platform.machine(), "cpu_count": os.cpu_count()}
+    for mod in ("numpy", "torch", "jax", "cvxpy", "clarabel", "casadi", "neuromancer"):
+        try:
+            env[mod] = __import__(mod).__version__
+        except Exception:  # not installed, or (neuromancer) not importable without the shim
+            env[mod] = None
+    if "torch" in sys.modules:
+        torch = sys.modules["torch"]
+        env["torch_threads"] = torch.get_num_threads()
+        env["cuda"] = torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
+    return env
+
+
+def score(name: str, n: int = DEFAULT_N, seed: int = DEFAULT_SEED, *, time_ref: int = 50, repeat: int = 3,
+          folder: Path | None = None, progress: bool = True) -> Entry:
+    """Score one registered model on ``n`` fresh instances (reference solves cached in ``folder``)."""
+    model = pretrained.load(name)
+    fam = model.problem
+    data = datasets.labeled(fam, n, seed, folder=folder or cache_dir(), progress=progress)
+    xi, ref = data.xi, data.solution
+    k = min(time_ref, n)
+    t0 = time.perf_counter()
+    timed = fam.solve(xi[:k], progress=False)
+    wall = (time.perf_counter() - t0) / k
+    ref_time = float(np.mean(timed.solve_time[timed.ok])) if timed.ok.any() else wall
+    seconds = metrics.timeit(model.predict, xi, warmup=1, repeat=repeat)
+    x = model.predict(xi)
+    row = metrics.evaluate(fam, x, xi, ref, method=name, time_per_instance=seconds / n, reference_time=ref_time)
+    return Entry(name, model.card.chapter, fam.name, row, ref_time, ref.solver, data.loaded, model.card.headline)
+
+
+def run(names: Sequence[str] | None = None, n: int = DEFAULT_N, seed: int = DEFAULT_SEED, **kwargs: Any) -> list[Entry]:
+    """Score the named models (default: every registered one)."""
+    known = pretrained.available()
+    names = list(names) if names else known
+    unknown = [x for x in names if x not in known]
+    if unknown:
+        raise KeyError(f"unknown model(s) {unknown}; registered: {known}")
+    if n < 1:
+        raise ValueError(f"n must be a positive integer, got {n}")
+    from tqdm.auto import tqdm
+
+    return [score(x, n, seed, **kwargs) for x in tqdm(names, desc="scorecard", disable=not kwargs.get("progress", True))]
+
+
+def table(entries: Sequence[Entry]) -> metrics.ResultsTable:
+    """The entries as the book's results table (speed-up against each model's own reference)."""
+    return metrics.ResultsTable([e.row for e in entries], title="Scorecard: shipped models on fresh held-out instances")
+
+
+def markdown(entries: Sequence[Entry]) -> str:
+    """Markdown: the results table plus the problem and reference of each row."""
+    lines = [table(entries).to_markdown(), "", "| model | chapter | problem | reference (time / instance) | cached |",
+             "|---|---|---|---|---|"]
+    for e in entries:
+        lines.append(f"| {e.model} | {e.chapter} | {e.problem} | {e.reference_solver} ({e.reference_time * 1e3:.3g} ms) "
+                     f"| {'yes' if e.reference_cached else 'no'} |")
+    return "\n".join(lines)
+
+
+def to_json(entries: Sequence[Entry], n: int, seed: int) -> dict[str, Any]:
+    """The machine-readable scorecard (schema checked by the tests)."""
+    return {"schema": "l2o-book/scorecard/1", "n": n, "seed": seed, "environment": environment(),
+            "models": [e.to_dict() for e in entries], "anchors": ANCHORS}
+
+
+def plot(entries: Sequence[Entry], ax: Any = None):
+    """Speed ratio versus mean optimality gap, one point per model (log-log)."""
+    import matplotlib.pyplot as plt
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(6, 4))
+    for e in entries:
+        if e.row.speedup and np.isfinite(e.row.gap_mean):
+            ax.scatter(max(e.row.gap_mean, 1e-8), e.row.speedup, s=40)
+            ax.annotate(e.model, (max(e.row.gap_mean, 1e-8), e.row.speedup), fontsize=7, xytext=(4, 2),
+                        textcoords="offset points")
+    ax.axhline(1.0, color="0.5", lw=0.8, ls="--")
+    ax.set(xscale="log", yscale="log", xlabel="mean optimality gap % (lower is better)",
+           ylabel="speed-up vs reference (higher is better)", title="every shipped model")
+    return ax
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m l2o_lib.scorecard", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--n", type=int, default=DEFAULT_N, help=f"held-out instances per model (default {DEFAULT_N})")
+    ap.add_argument("--seed", type=int, default=DEFAULT_SEED, help=f"sampling seed (default {DEFAULT_SEED})")
+    ap.add_argument("--only", action="append", metavar="NAME", help="score only this model (repeatable)")
+    ap.add_argument("--json", type=Path, default=Path("scorecard.json"), help="JSON output (default scorecard.json)")
+    ap.add_argument("--time-ref", type=int, default=50, help="instances on which the reference is re-timed")
+    ap.add_argument("--cache-dir", type=Path, default=None, help=f"reference cache (default ${CACHE_ENV} or ~/.cache)")
+    ap.add_argument("--list", action="store_true", help="list the registered models and exit")
+    args = ap.parse_args(argv)
+    if args.list:
+        for name in pretrained.available():
+            c = pretrained.card(name)
+            print(f"{name}: {c.family} ({c.chapter}) — {c.description}")
+        return 0
+    try:
+        entries = run(args.only, args.n, args.seed, time_ref=args.time_ref, folder=args.cache_dir)
+    except (KeyError, ValueError) as exc:
+        print(f"error: {exc.args[0] if exc.args else exc}", file=sys.stderr)
+        return 2
+    print(markdown(entries))
+    args.json.write_text(json.dumps(to_json(entries, args.n, args.seed), indent=2, default=float) + "\n")
+    print(f"\nJSON written to {args.json}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
