@@ -9,17 +9,14 @@ parametrized problem (compiled once) and Clarabel, or OSQP/SCS on request.
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import numpy as np
 
-from l2o_lib.problems.base import OPTIMAL, ProblemFamily
-
-_STATUS = {"optimal": OPTIMAL}
+from l2o_lib.problems.base import CvxpyFamily
 
 
-class DC3QP(ProblemFamily):
+class DC3QP(CvxpyFamily):
     """DC3's QP; sizes default to the paper's 100 variables, 50 equalities, 50 inequalities."""
 
     reference_solver = "Clarabel (cvxpy)"
@@ -43,7 +40,6 @@ class DC3QP(ProblemFamily):
         self.var_names = tuple(f"y{i}" for i in range(n_vars))
         self.param_low = -np.ones(n_eq)
         self.param_high = np.ones(n_eq)
-        self._problems: dict[str, Any] = {}
 
     def _sample(self, n: int, rng: np.random.Generator) -> np.ndarray:
         return rng.uniform(-1.0, 1.0, size=(n, self.n_eq))
@@ -59,29 +55,13 @@ class DC3QP(ProblemFamily):
     def _ineq(self, x: Any, xi: Any) -> Any:
         return x @ self._const(self.G, x).T - self._const(self.h, x)
 
-    def _problem(self, solver: str):
-        if solver not in self._problems:
-            import cvxpy as cp
-
-            y = cp.Variable(self.n_vars)
-            b = cp.Parameter(self.n_eq)
-            obj = 0.5 * cp.sum(cp.multiply(self.Q_diag, cp.square(y))) + self.p @ y
-            prob = cp.Problem(cp.Minimize(obj), [self.A @ y == b, self.G @ y <= self.h])
-            self._problems[solver] = (prob, y, b)
-        return self._problems[solver]
-
-    def _solve_one(self, xi: np.ndarray, *, solver: str = "CLARABEL", **kwargs: Any):
+    def _build_cvxpy(self):
         import cvxpy as cp
 
-        prob, y, b = self._problem(solver)
-        b.value = xi
-        try:
-            prob.solve(solver=solver, **kwargs)
-        except cp.SolverError as exc:
-            return None, np.nan, f"solver error: {exc}", 0.0
-        st = _STATUS.get(prob.status, prob.status)
-        t = prob.solver_stats.solve_time if prob.solver_stats and prob.solver_stats.solve_time else np.nan
-        return (np.asarray(y.value) if st == OPTIMAL else None), float(prob.value), st, float(t)
+        y = cp.Variable(self.n_vars)
+        b = cp.Parameter(self.n_eq)
+        obj = 0.5 * cp.sum(cp.multiply(self.Q_diag, cp.square(y))) + self.p @ y
+        return cp.Problem(cp.Minimize(obj), [self.A @ y == b, self.G @ y <= self.h]), y, b
 
     # ------------------------------------------------------------------ structure used by the chapters
     def complete(self, y_part: np.ndarray, xi: np.ndarray, partial: np.ndarray | None = None) -> np.ndarray:
@@ -99,9 +79,3 @@ class DC3QP(ProblemFamily):
         """DC3's variable split: the first n_vars − n_eq are predicted, the last n_eq completed."""
         k = self.n_vars - self.n_eq
         return np.arange(k), np.arange(k, self.n_vars)
-
-    def time_solve(self, xi: np.ndarray) -> float:
-        """Wall seconds per instance of the cvxpy reference (modeling included), for quick estimates."""
-        t0 = time.perf_counter()
-        self.solve(xi)
-        return (time.perf_counter() - t0) / len(xi)

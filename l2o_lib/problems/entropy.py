@@ -15,12 +15,10 @@ from typing import Any
 import numpy as np
 from array_api_compat import array_namespace
 
-from l2o_lib.problems.base import OPTIMAL, ProblemFamily
-
-_STATUS = {"optimal": OPTIMAL}
+from l2o_lib.problems.base import CvxpyFamily
 
 
-class EntropyMax(ProblemFamily):
+class EntropyMax(CvxpyFamily):
     """ξ ∈ R^m, the right-hand side of C x ≤ ξ."""
 
     reference_solver = "Clarabel (cvxpy)"
@@ -38,7 +36,6 @@ class EntropyMax(ProblemFamily):
         # C softmax(u) is a convex combination of C's columns: each row lies in [min_j C_ij, max_j C_ij].
         self.param_low = self.C.min(axis=1)
         self.param_high = self.C.max(axis=1) + 0.1
-        self._problems: dict[str, Any] = {}
 
     def _sample(self, n: int, rng: np.random.Generator) -> np.ndarray:
         u = rng.uniform(0.001, 1.0, size=(n, self.n_vars))
@@ -61,25 +58,9 @@ class EntropyMax(ProblemFamily):
     def _ineq(self, x: Any, xi: Any) -> Any:
         return x @ self._const(self.C, x).T - xi
 
-    def _problem(self):
-        if "p" not in self._problems:
-            import cvxpy as cp
-
-            x = cp.Variable(self.n_vars)
-            b = cp.Parameter(self.n_ineq)
-            prob = cp.Problem(cp.Minimize(-cp.sum(cp.entr(x))), [self.C @ x <= b, cp.sum(x) == 1])
-            self._problems["p"] = (prob, x, b)
-        return self._problems["p"]
-
-    def _solve_one(self, xi: np.ndarray, *, solver: str = "CLARABEL", **kwargs: Any):
+    def _build_cvxpy(self):
         import cvxpy as cp
 
-        prob, x, b = self._problem()
-        b.value = xi
-        try:
-            prob.solve(solver=solver, **kwargs)
-        except cp.SolverError as exc:
-            return None, np.nan, f"solver error: {exc}", 0.0
-        st = _STATUS.get(prob.status, prob.status)
-        t = prob.solver_stats.solve_time if prob.solver_stats and prob.solver_stats.solve_time else np.nan
-        return (np.asarray(x.value) if st == OPTIMAL else None), float(prob.value), st, float(t)
+        x = cp.Variable(self.n_vars)
+        b = cp.Parameter(self.n_ineq)
+        return cp.Problem(cp.Minimize(-cp.sum(cp.entr(x))), [self.C @ x <= b, cp.sum(x) == 1]), x, b
