@@ -13,6 +13,15 @@ from l2o_lib.torch.layers import QPLayer, project_affine, project_box, project_p
 DT = torch.float64
 
 
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """Many tiny batched solves: one torch thread is much faster than two on a shared CPU."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 def random_qp(seed: int, n: int = 8, p: int = 2, m: int = 10, batch: int = 4):
     """A feasible strictly convex QP batch: Q, q batched; A, b, G, h shared; x0 strictly feasible."""
     g = torch.Generator().manual_seed(seed)
@@ -198,3 +207,21 @@ def test_bad_input_is_named():
         QPLayer(R=torch.eye(2))
     with pytest.raises(ValueError, match="shape"):
         project_affine(torch.zeros(3), A, b)
+
+
+def test_polishing_makes_nearly_degenerate_solutions_exact():
+    """Box QPs where some bound is nearly weakly active: the interior point alone is off by ~1e-5 there;
+    polished on its active set, x* matches projected gradient iterated to round-off."""
+    n = 20
+    g = torch.Generator().manual_seed(5)
+    M = torch.randn(n, n, generator=g, dtype=DT)
+    Q = M.T @ M / n + 0.1 * torch.eye(n, dtype=DT)
+    alpha = 1.0 / torch.linalg.eigvalsh(Q).max().item()
+    G = torch.cat([torch.eye(n), -torch.eye(n)]).to(DT)
+    h = torch.cat([torch.ones(n), torch.zeros(n)]).to(DT)
+    xi = 2 * torch.randn(256, n, generator=torch.Generator().manual_seed(7), dtype=DT)
+    x = torch.zeros_like(xi)
+    for _ in range(5000):
+        x = project_box(x - alpha * (x @ Q + xi), 0.0, 1.0)
+    assert (qp_solve(Q, xi, G=G, h=h) - x).abs().max() < 1e-10
+    assert (qp_solve(Q, xi, G=G, h=h, polish=False) - x).abs().max() < 1e-3

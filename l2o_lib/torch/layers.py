@@ -27,7 +27,7 @@ from dataclasses import dataclass
 
 import torch
 
-__all__ = ["QPLayer", "QPSolution", "project_affine", "project_box", "project_polytope", "qp_backward",
+__all__ = ["QPLayer", "QPSolution", "polish", "project_affine", "project_box", "project_polytope", "qp_backward",
            "qp_solve", "qp_solve_ipm"]
 
 
@@ -227,6 +227,50 @@ def qp_solve_ipm(Q: torch.Tensor, q: torch.Tensor, A: torch.Tensor, b: torch.Ten
     return QPSolution(x=x, lam=lam, nu=nu, s=s, converged=best_norm < tol * 10, iterations=it, residual=best_norm)
 
 
+def _active_kkt(Q: torch.Tensor, A: torch.Tensor, G: torch.Tensor, active: torch.Tensor) -> torch.Tensor:
+    """[[Q, G_𝒜ᵀ, Aᵀ], [G_𝒜, −diag(1 − 𝒜), 0], [A, 0, 0]]: the KKT matrix with only the active rows of G."""
+    B = Q.shape[0]
+    p, m = A.shape[1], G.shape[1]
+    Ga = active.unsqueeze(-1) * G
+    zeros = Q.new_zeros
+    return torch.cat([
+        torch.cat([Q, Ga.transpose(1, 2), A.transpose(1, 2)], 2),
+        torch.cat([Ga, -torch.diag_embed(1 - active), zeros(B, m, p)], 2),
+        torch.cat([A, zeros(B, p, m), zeros(B, p, p)], 2),
+    ], 1)
+
+
+@torch.no_grad()
+def polish(sol: QPSolution, Q: torch.Tensor, q: torch.Tensor, A: torch.Tensor, b: torch.Tensor, G: torch.Tensor,
+           h: torch.Tensor, *, tol: float | None = None) -> QPSolution:
+    """Solve the KKT equations exactly on the active set 𝒜 = {i: λᵢ > sᵢ} of an interior-point solution.
+
+    An interior-point method stops with sᵢλᵢ small but not zero, which leaves x off by about √(sᵢλᵢ) when a
+    constraint is close to weakly active. Polishing solves the equality-constrained QP with the active rows of G
+    as equalities; per instance it is kept when the result is primal feasible and its multipliers are ≥ 0 (to
+    ``tol`` relative), otherwise the interior-point solution stays.
+    """
+    n, m = q.shape[1], G.shape[1]
+    if tol is None:
+        tol = 1e-9 if q.dtype == torch.float64 else 1e-4
+    active = (sol.lam > sol.s).to(q.dtype)
+    rhs = torch.cat([-q, active * h, b], 1).unsqueeze(-1)
+    try:
+        z = torch.linalg.solve(_active_kkt(Q, A, G, active), rhs).squeeze(-1)
+    except RuntimeError:  # a singular active set (LICQ fails): keep the interior-point solution
+        return sol
+    x, lam, nu = z[:, :n], z[:, n:n + m] * active, z[:, n + m:]
+    s = torch.where(active > 0, torch.zeros_like(lam), h - _bmv(G, x))
+    scale = 1.0 + q.abs().amax(1) + (h.abs().amax(1) if m else 0.0)
+    ok = torch.isfinite(z).all(1)
+    if m:
+        ok &= ((_bmv(G, x) - h).amax(1) <= tol * scale) & (lam.amin(1) >= -tol * scale)
+    keep = ok[:, None]
+    return QPSolution(x=torch.where(keep, x, sol.x), lam=torch.where(keep, lam.clamp_min(0), sol.lam),
+                      nu=torch.where(keep, nu, sol.nu), s=torch.where(keep, s.clamp_min(0), sol.s),
+                      converged=sol.converged, iterations=sol.iterations, residual=sol.residual)
+
+
 # ---------------------------------------------------------------------------- the QP: backward
 
 
@@ -243,17 +287,10 @@ def qp_backward(sol: QPSolution, Q: torch.Tensor, A: torch.Tensor, G: torch.Tens
     ∂L/∂h = −w, ∂L/∂G = w xᵀ + λ dₓᵀ (w = λ∘d_λ). All inputs batched; returns batched gradients.
     """
     x, lam, nu = sol.x, sol.lam, sol.nu
-    B, n = x.shape
-    p, m = A.shape[1], G.shape[1]
-    active = (lam > sol.s).to(x.dtype)  # (B, m)
-    Ga = active.unsqueeze(-1) * G
-    zeros = x.new_zeros
-    K = torch.cat([
-        torch.cat([Q, Ga.transpose(1, 2), A.transpose(1, 2)], 2),
-        torch.cat([Ga, -torch.diag_embed(1 - active), zeros(B, m, p)], 2),
-        torch.cat([A, zeros(B, p, m), zeros(B, p, p)], 2),
-    ], 1)
-    rhs = torch.cat([-grad_x, zeros(B, m + p)], 1).unsqueeze(-1)
+    n, p, m = x.shape[1], A.shape[1], G.shape[1]
+    active = (lam > sol.s).to(x.dtype)  # (B, m): 1 on the active set 𝒜
+    K = _active_kkt(Q, A, G, active)
+    rhs = torch.cat([-grad_x, x.new_zeros(x.shape[0], m + p)], 1).unsqueeze(-1)
     d = torch.linalg.solve(K, rhs).squeeze(-1)
     dx, w, dnu = d[:, :n], d[:, n:n + m], d[:, n + m:]
     outer = torch.einsum
@@ -272,13 +309,15 @@ def qp_backward(sol: QPSolution, Q: torch.Tensor, A: torch.Tensor, G: torch.Tens
 
 class _QPFunction(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, Q, q, A, b, G, h, tol, max_iter, check):  # type: ignore[override]
+    def forward(ctx, Q, q, A, b, G, h, tol, max_iter, check, do_polish):  # type: ignore[override]
         sol = qp_solve_ipm(Q, q, A, b, G, h, tol=tol, max_iter=max_iter)
         if check and not bool(sol.converged.all()):
             bad = torch.nonzero(~sol.converged).flatten()[:10].tolist()
             raise ValueError(f"qp_solve: the interior-point method did not converge on instances {bad} "
                              f"(KKT residual {sol.residual.max().item():.2e} after {sol.iterations} iterations); "
                              "is the QP infeasible, unbounded, or Q not positive semidefinite?")
+        if do_polish:
+            sol = polish(sol, Q, q, A, b, G, h)
         ctx.save_for_backward(Q, A, G, sol.x, sol.lam, sol.nu, sol.s)
         ctx.mark_non_differentiable(sol.lam, sol.nu)
         return sol.x, sol.lam, sol.nu
@@ -291,13 +330,13 @@ class _QPFunction(torch.autograd.Function):
         sol = QPSolution(x=x, lam=lam, nu=nu, s=s, converged=torch.ones(len(x), dtype=torch.bool), iterations=0,
                          residual=x.new_zeros(len(x)))
         g = qp_backward(sol, Q, A, G, grad_x)
-        return g["Q"], g["q"], g["A"], g["b"], g["G"], g["h"], None, None, None
+        return g["Q"], g["q"], g["A"], g["b"], g["G"], g["h"], None, None, None, None
 
 
 def qp_solve(Q: torch.Tensor, q: torch.Tensor, A: torch.Tensor | None = None, b: torch.Tensor | None = None,
              G: torch.Tensor | None = None, h: torch.Tensor | None = None, *, tol: float | None = None,
              max_iter: int = 60, check: bool = True, return_duals: bool = False,
-             solver_dtype: torch.dtype | None = torch.float64):
+             solver_dtype: torch.dtype | None = torch.float64, polish: bool = True):
     """x* = argmin ½xᵀQx + qᵀx s.t. Ax = b, Gx ≤ h, batched and differentiable in all six inputs.
 
     Shapes: see the module docstring (each input shared or batched). Q must be symmetric positive
@@ -306,7 +345,7 @@ def qp_solve(Q: torch.Tensor, q: torch.Tensor, A: torch.Tensor | None = None, b:
     raises ValueError naming the instances that did not converge. Backward: :func:`qp_backward`.
     Forward and backward run in ``solver_dtype`` (float64 by default, also for float32 inputs, since the
     KKT systems near the solution are ill-conditioned; ``None`` keeps the input dtype); x* comes back in
-    the input dtype.
+    the input dtype. ``polish`` (default) finishes with :func:`polish`: x* exact on the active set.
     Returns x* ``(batch, n)``, or ``(x*, λ, ν)`` with ``return_duals=True`` (duals not differentiable).
     """
     if (A is None) != (b is None) or (G is None) != (h is None):
@@ -340,7 +379,7 @@ def qp_solve(Q: torch.Tensor, q: torch.Tensor, A: torch.Tensor | None = None, b:
         raise ValueError(f"qp_solve: {Ab.shape[1]} equalities in {n} variables; A must have full row rank")
     Qs = 0.5 * (Qb + Qb.transpose(1, 2))
     wd = dtype if solver_dtype is None else solver_dtype
-    x, lam, nu = _QPFunction.apply(*(t.to(wd) for t in (Qs, qb, Ab, bb, Gb, hb)), tol, max_iter, check)
+    x, lam, nu = _QPFunction.apply(*(t.to(wd) for t in (Qs, qb, Ab, bb, Gb, hb)), tol, max_iter, check, polish)
     x, lam, nu = x.to(dtype), lam.to(dtype), nu.to(dtype)
     return (x, lam, nu) if return_duals else x
 
