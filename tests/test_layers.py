@@ -225,3 +225,19 @@ def test_polishing_makes_nearly_degenerate_solutions_exact():
         x = project_box(x - alpha * (x @ Q + xi), 0.0, 1.0)
     assert (qp_solve(Q, xi, G=G, h=h) - x).abs().max() < 1e-10
     assert (qp_solve(Q, xi, G=G, h=h, polish=False) - x).abs().max() < 1e-3
+
+
+def test_shipped_inverse_qp_meets_its_targets_on_fresh_instances():
+    """data/ch3_inverse_qp (chapter 3): the learned-cost QP, scored on new instances against Clarabel."""
+    from l2o_lib import metrics, pretrained
+
+    model = pretrained.load("ch3_inverse_qp")
+    xi = model.problem.sample(100, seed=4242)  # the chapter trains on seed 1 and tests on seed 2
+    reference = model.problem.solve(xi).require_ok()
+    row = metrics.evaluate(model.problem, model.predict(xi), xi, reference, method="ch3_inverse_qp")
+    targets = model.card.targets
+    assert row.failed == 0
+    assert row.gap_mean < targets["gap_mean_percent_below"]
+    assert max(row.eq_max, row.ineq_max) < targets["violation_max_below"]
+    with pytest.raises(ValueError, match="outside the domain"):
+        model.predict(np.full((1, model.problem.n_params), 5.0))

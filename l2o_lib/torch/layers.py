@@ -8,7 +8,8 @@ on any device, and is differentiable with ``torch.autograd``:
 * :func:`qp_solve` / :class:`QPLayer` — x*(Q, q, A, b, G, h) = argmin ½xᵀQx + qᵀx s.t. Ax = b, Gx ≤ h,
   solved by a batched primal-dual interior-point method (Mehrotra predictor-corrector) and differentiated
   through the KKT conditions at the solution (Amos & Kolter 2017), active set included;
-* :func:`project_polytope` — Π_{Gx≤h, Ax=b}(x), the QP with Q = I, q = −x.
+* :func:`project_polytope` — Π_{Gx≤h, Ax=b}(x), the QP with Q = I, q = −x;
+* :class:`LearnedCostQP` — a QP with known constraints and a learned cost (chapter 3's inverse QP).
 
 Shapes. x, q, b, h are ``(batch, ·)`` or unbatched ``(·)``; Q, A, G are ``(batch, ·, ·)`` or unbatched
 ``(·, ·)``; unbatched inputs are shared by the whole batch (their gradient is summed over it). A or G may
@@ -24,11 +25,13 @@ landed on.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
+import numpy as np
 import torch
 
-__all__ = ["QPLayer", "QPSolution", "polish", "project_affine", "project_box", "project_polytope", "qp_backward",
-           "qp_solve", "qp_solve_ipm"]
+__all__ = ["LearnedCostQP", "QPLayer", "QPSolution", "load_learned_cost_qp", "polish", "project_affine",
+           "project_box", "project_polytope", "qp_backward", "qp_solve", "qp_solve_ipm"]
 
 
 # ---------------------------------------------------------------------------- small helpers
@@ -184,7 +187,7 @@ def qp_solve_ipm(Q: torch.Tensor, q: torch.Tensor, A: torch.Tensor, b: torch.Ten
         mu = (s * lam).sum(1) / max(m, 1)
         norm = torch.stack([r_d.abs().amax(1) if n else q.new_zeros(B), r_e.abs().amax(1) if p else q.new_zeros(B),
                             r_i.abs().amax(1) if m else q.new_zeros(B), mu]).amax(0) / scale
-        return r_d, r_e, r_i, mu, norm
+        return r_d, r_e, r_i, mu, torch.nan_to_num(norm, nan=float("inf"))
 
     # the best iterate of each instance is kept: in float32 the iterates can drift once round-off dominates
     best = [x, lam, nu, s]
@@ -432,3 +435,47 @@ def project_polytope(x: torch.Tensor, G: torch.Tensor | None = None, h: torch.Te
         raise ValueError(f"project_polytope: x must have shape (batch, n), got {tuple(x.shape)}")
     eye = torch.eye(x.shape[1], dtype=x.dtype, device=x.device)
     return qp_solve(eye, -x, A, b, G, h, **kwargs)
+
+
+# ---------------------------------------------------------------------------- a QP with a learned cost
+
+
+class LearnedCostQP(torch.nn.Module):
+    """y*_θ(ξ) = argmin_y ½yᵀdiag(c_θ)y + p_θᵀy s.t. Ay = ξ, Gy ≤ h: known constraints, learned cost.
+
+    c_θ = softplus(raw_c) + 10⁻³ > 0 keeps the QP strictly convex; (raw_c, p) start at 0. Trained through
+    :class:`QPLayer` (chapter 3, inverse optimization from observed decisions).
+    """
+
+    def __init__(self, A: Any, G: Any, h: Any, dtype: torch.dtype = torch.float64):
+        super().__init__()
+        A, G, h = (torch.as_tensor(np.asarray(a, dtype=float), dtype=dtype) for a in (A, G, h))
+        n = A.shape[1]
+        self.raw_c = torch.nn.Parameter(torch.zeros(n, dtype=dtype))
+        self.p = torch.nn.Parameter(torch.zeros(n, dtype=dtype))
+        self.qp = QPLayer(A=A, G=G, h=h)
+
+    def cost(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """The learned (c, p)."""
+        return torch.nn.functional.softplus(self.raw_c) + 1e-3, self.p
+
+    def forward(self, xi: torch.Tensor) -> torch.Tensor:
+        c, p = self.cost()
+        return self.qp(Q=torch.diag(c), q=p, b=xi)
+
+
+def load_learned_cost_qp(family: Any, tensors: dict[str, np.ndarray], config: dict[str, Any]):
+    """Pretrained-registry loader: a :class:`LearnedCostQP` on ``family``'s A, G, h; returns batched predict."""
+    model = LearnedCostQP(family.A, family.G, family.h)
+    missing = {"raw_c", "p"} - set(tensors)
+    if missing:
+        raise KeyError(f"load_learned_cost_qp: weights lack {sorted(missing)}")
+    with torch.no_grad():
+        model.raw_c.copy_(torch.as_tensor(tensors["raw_c"]))
+        model.p.copy_(torch.as_tensor(tensors["p"]))
+
+    def predict(xi: np.ndarray) -> np.ndarray:
+        with torch.no_grad():
+            return model(torch.as_tensor(np.asarray(xi, dtype=float))).numpy()
+
+    return predict
