@@ -271,12 +271,14 @@ def status_table(records: dict[str, Any]) -> str:
     lines = []
     for key, run in records["runs"].items():
         lines += [f"**{key}** — {device_line(run['device'])}, updated {run.get('updated', '?')}", "",
-                  "| notebook | status | wall time | failing cell | error |", "|---|---|---|---|---|"]
+                  "| notebook | status | wall time | slowest cell | failing cell | error |", "|---|---|---|---|---|---|"]
         for name, r in run["notebooks"].items():
             status = "passed" if r["ok"] else "**failed**"
             err = _md_escape((r.get("error") or "").replace("\n", " "))[:200]
             cell = "" if r.get("cell") is None else str(r["cell"])
-            lines.append(f"| {name} | {status} | {_fmt_seconds(r['seconds'])} | {cell} | {err} |")
+            slow = r.get("slowest_cell")
+            slow_txt = f"cell {slow['cell']}: {_fmt_seconds(slow['seconds'])}" if slow else "–"
+            lines.append(f"| {name} | {status} | {_fmt_seconds(r['seconds'])} | {slow_txt} | {cell} | {err} |")
         lines.append("")
     return "\n".join(lines) if lines else "*No run recorded yet.*\n"
 
