@@ -16,13 +16,14 @@ def _load(name: str) -> pretrained.Pretrained:
 
 def test_dc3_nonconvex_2d_on_fresh_instances():
     model = _load("ch4_dc3_nonconvex_2d")
-    xi = model.problem.sample(300, seed=31337)
+    xi = model.problem.sample(200, seed=31337)
     ref = model.problem.solve(xi)
     row = metrics.evaluate(model.problem, model.predict(xi), xi, ref, method="ch4_dc3_nonconvex_2d")
-    assert row.failed == 0 and row.n == 300
-    assert row.ineq_max <= model.card.targets["violation_max"]       # 1e-5 after correction: met
-    # the target is a mean gap of 0.05 %; the shipped model reaches about 0.1 % (stated in chapter 4)
-    assert row.gap_mean <= 0.25
+    t = model.card.targets
+    assert row.failed == 0 and row.n == 200
+    assert row.ineq_max <= t["violation_max"]            # 1e-5 after the 20 correction steps
+    assert row.gap_mean <= t["gap_mean_percent"]         # 0.05 % (0.046 % on these 200; 0.043 % on the chapter's 1000)
+    # the ≥ 100× speed-up target is measured in the chapter (same run as IPOPT), not here: timing tests are flaky
     with pytest.raises(ValueError, match="outside the domain"):
         model.predict(np.array([[0.3, 0.5]]))
 
