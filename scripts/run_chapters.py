@@ -112,7 +112,7 @@ def run_notebook(path: Path, *, quick: bool, timeout: int, save_to: Path | None 
     env_before = dict(os.environ)
     os.environ.update(L2O_QUICK="1" if quick else "0", MPLBACKEND="Agg", PYDEVD_DISABLE_FILE_VALIDATION="1")
     os.environ.pop("L2O_SAVE_PRETRAINED", None)  # timing runs never overwrite the shipped weights
-    result: dict[str, Any] = {"ok": True, "seconds": None, "cell": None, "error": None}
+    result: dict[str, Any] = {"ok": True, "seconds": None, "cell": None, "error": None, "load_before": _load()}
     t0 = time.perf_counter()
     try:
         client = NotebookClient(nb, timeout=timeout, kernel_name="python3",
@@ -125,12 +125,21 @@ def run_notebook(path: Path, *, quick: bool, timeout: int, save_to: Path | None 
     finally:
         result["seconds"] = round(time.perf_counter() - t0, 2)
         result["slowest_cell"] = slowest_cell(nb)
+        result["load_after"] = _load()
         os.environ.clear()
         os.environ.update(env_before)
     if save_to is not None:
         save_to.mkdir(parents=True, exist_ok=True)
         nbformat.write(nb, save_to / path.name)
     return result
+
+
+def _load() -> float | None:
+    """The 1-minute load average (None where the OS has none): other work on the machine slows a run down."""
+    try:
+        return round(os.getloadavg()[0], 2)
+    except (AttributeError, OSError):
+        return None
 
 
 def slowest_cell(nb: Any) -> dict[str, Any] | None:
@@ -271,14 +280,16 @@ def status_table(records: dict[str, Any]) -> str:
     lines = []
     for key, run in records["runs"].items():
         lines += [f"**{key}** — {device_line(run['device'])}, updated {run.get('updated', '?')}", "",
-                  "| notebook | status | wall time | slowest cell | failing cell | error |", "|---|---|---|---|---|---|"]
+                  "| notebook | status | wall time | slowest cell | load avg. (start / end) | failing cell | error |",
+                  "|---|---|---|---|---|---|---|"]
         for name, r in run["notebooks"].items():
             status = "passed" if r["ok"] else "**failed**"
             err = _md_escape((r.get("error") or "").replace("\n", " "))[:200]
             cell = "" if r.get("cell") is None else str(r["cell"])
             slow = r.get("slowest_cell")
             slow_txt = f"cell {slow['cell']}: {_fmt_seconds(slow['seconds'])}" if slow else "–"
-            lines.append(f"| {name} | {status} | {_fmt_seconds(r['seconds'])} | {slow_txt} | {cell} | {err} |")
+            load = f"{r.get('load_before', '–')} / {r.get('load_after', '–')}"
+            lines.append(f"| {name} | {status} | {_fmt_seconds(r['seconds'])} | {slow_txt} | {load} | {cell} | {err} |")
         lines.append("")
     return "\n".join(lines) if lines else "*No run recorded yet.*\n"
 
