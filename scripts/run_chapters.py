@@ -153,7 +153,8 @@ def slowest_cell(nb: Any) -> dict[str, Any] | None:
         seconds = (_dt.datetime.fromisoformat(end.replace("Z", "+00:00"))
                    - _dt.datetime.fromisoformat(start.replace("Z", "+00:00"))).total_seconds()
         if best is None or seconds > best["seconds"]:
-            best = {"cell": i, "seconds": round(seconds, 2)}
+            first = next((ln.strip() for ln in cell.source.splitlines() if ln.strip() and not ln.startswith("#")), "")
+            best = {"cell": i, "seconds": round(seconds, 2), "source": first[:60]}
     return best
 
 
@@ -287,7 +288,7 @@ def status_table(records: dict[str, Any]) -> str:
             err = _md_escape((r.get("error") or "").replace("\n", " "))[:200]
             cell = "" if r.get("cell") is None else str(r["cell"])
             slow = r.get("slowest_cell")
-            slow_txt = f"cell {slow['cell']}: {_fmt_seconds(slow['seconds'])}" if slow else "–"
+            slow_txt = _slow_text(slow) if slow else "–"
             load = f"{r.get('load_before', '–')} / {r.get('load_after', '–')}"
             lines.append(f"| {name} | {status} | {_fmt_seconds(r['seconds'])} | {slow_txt} | {load} | {cell} | {err} |")
         lines.append("")
@@ -312,6 +313,13 @@ def shipped_models(data: Path = ROOT / "data") -> dict[str, list[str]]:
     return out
 
 
+def _slow_text(slow: dict[str, Any] | None) -> str:
+    if not slow:
+        return "not measured"
+    src = slow.get("source", "").replace("`", "'").replace("|", "\\|")
+    return f"cell {slow['cell']}" + (f" (`{src}`)" if src else "") + f": {_fmt_seconds(slow['seconds'])}"
+
+
 def _slot(start: int, minutes: int) -> str:
     end = start + minutes
     return f"{start // 60}:{start % 60:02d}–{end // 60}:{end % 60:02d}"
@@ -333,7 +341,7 @@ def workshop_table(records: dict[str, Any], infos: list[dict[str, Any]]) -> str:
         else:
             rec = (quick or {}).get("notebooks", {}).get(info["name"], {})
             slow = rec.get("slowest_cell")
-            slow_txt = f"cell {slow['cell']}: {_fmt_seconds(slow['seconds'])}" if slow else "not measured"
+            slow_txt = _slow_text(slow)
             names = ", ".join(f"`{m}`" for m in models.get(info["name"][:-6], [])) or "–"
             lines.append(f"| {_slot(start, minutes)} | {minutes} | {_link(info)} | {_cell(quick, info['name'])} "
                          f"| {slow_txt} | {names} |")
