@@ -330,9 +330,10 @@ def workshop_table(records: dict[str, Any], infos: list[dict[str, Any]]) -> str:
     quick = records["runs"].get("quick/cpu")
     by_prefix = {i["name"][:2]: i for i in infos}
     models = shipped_models()
-    lines = ["| slot | min | chapter | whole notebook (CPU, quick) | slowest cell (CPU, quick) | shipped weights it can load |",
+    lines = ["| slot | min | chapter | whole notebook (CPU, quick) | slowest cell (CPU, quick) | shipped weights |",
              "|---|---|---|---|---|---|", f"| {_slot(0, WELCOME)} | {WELCOME} | welcome; {{doc}}`workshop check "
-             f"</chapters/workshop_check>` on the projector | {_cell(quick, 'workshop_check.ipynb')} | – | – |"]
+             f"</chapters/workshop_check>` on the projector | {_cell(quick, 'workshop_check.ipynb')} "
+             f"| {_slow_text((quick or {}).get('notebooks', {}).get('workshop_check.ipynb', {}).get('slowest_cell'))} | – |"]
     start = WELCOME
     for prefix, minutes in PLAN:
         info = by_prefix.get(prefix)
