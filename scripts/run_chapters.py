@@ -259,11 +259,14 @@ def _md_escape(text: str) -> str:
 def run_times_table(records: dict[str, Any], infos: list[dict[str, Any]]) -> str:
     """The chapter map's table: chapter, prerequisites, measured CPU quick-mode time (and full / GPU when recorded)."""
     quick, full, gpu = _cpu_runs(records)
-    lines = ["| notebook | prerequisites | CPU, quick mode | CPU, full mode | GPU |", "|---|---|---|---|---|"]
+    extra = [(head, run) for head, run in (("CPU, full mode", full), (f"GPU ({(gpu or {}).get('mode')} mode)", gpu)) if run]
+    lines = ["| notebook | prerequisites | CPU, quick mode |" + "".join(f" {h} |" for h, _ in extra),
+             "|---|---|---|" + "---|" * len(extra)]
     for info in infos:
-        lines.append(f"| {_link(info)} | {_md_escape(info['prerequisites']) or '–'} | {_cell(quick, info['name'])} "
-                     f"| {_cell(full, info['name'])} | {_cell(gpu, info['name'])} |")
-    lines += ["", _where(records)]
+        lines.append(f"| {_link(info)} | {_md_escape(info['prerequisites']) or '–'} | {_cell(quick, info['name'])} |"
+                     + "".join(f" {_cell(run, info['name'])} |" for _, run in extra))
+    missing = [name for name, run in (("CPU full mode", full), ("GPU", gpu)) if not run]
+    lines += ["", _where(records) + (f" Not recorded yet: {', '.join(missing)}." if missing else "")]
     return "\n".join(lines) + "\n"
 
 

@@ -70,6 +70,12 @@ def test_pages_are_generated_from_the_records(folder, tmp_path):
     times = (out / "run_times.md").read_text()
     assert "| {doc}`1. Passing </chapters/01_ok>` | none | 12 s |" in times and "Test CPU, 2 cores" in times
     assert "not measured" in times  # 02_bad has no record
+    assert "Not recorded yet: CPU full mode, GPU." in times and "GPU (" not in times.split("\n")[1]
+    rc.merge(records, "full", {"kind": "gpu", "torch_cuda": "Test GPU", "cpu": "Host", "cores": 8},
+             {"01_ok.ipynb": {"ok": True, "seconds": 4.0}})
+    rc.write_pages(records, folder, out)
+    times = (out / "run_times.md").read_text()
+    assert "| CPU, quick mode | GPU (full mode) |" in times and "| 12 s | 4 s |" in times and "Test GPU" in times
     ex = (out / "exercises.md").read_text()
     assert "`ch1-ex1`" in ex and "dropdown below {ref}`ch1-ex1`" in ex
     assert "01_ok.ipynb (cell 1, 70 s)" in (out / "workshop_times.md").read_text()
