@@ -9,12 +9,14 @@ from l2o_lib.problems.dc3_qp import DC3QP
 from l2o_lib.problems.entropy import EntropyMax
 from l2o_lib.problems.l1qp_box import L1QPBox
 from l2o_lib.problems.nonconvex2d import Nonconvex2D
+from l2o_lib.problems.param_qp import ParamQP
 
 FAMILIES: dict[str, type[ProblemFamily]] = {
     "nonconvex_2d": Nonconvex2D,
     "dc3_qp": DC3QP,
     "entropy": EntropyMax,
     "l1qp_box": L1QPBox,
+    "param_qp": ParamQP,
 }
 
 

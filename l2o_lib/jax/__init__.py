@@ -1,0 +1,1 @@
+"""JAX code the chapters share (float64): HUANet (chapter 7) and a batched vanilla ADMM baseline."""

@@ -1,0 +1,59 @@
+"""HUANet pieces (l2o_lib.jax) and the param_qp family, on real values."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+jax = pytest.importorskip("jax")
+import jax.numpy as jnp  # noqa: E402
+
+from l2o_lib import metrics, problems  # noqa: E402
+from l2o_lib.jax.admm import make_admm  # noqa: E402
+from l2o_lib.jax.huanet import dual_net, init_params, load_predict, standard_form, unroll  # noqa: E402
+
+
+def test_param_qp_feasible_by_construction_and_solved():
+    f = problems.get("param_qp")
+    xi = f.sample(50, seed=3)
+    x0 = xi @ np.linalg.pinv(f.A).T  # A⁺ξ
+    assert np.abs(f.eq_residual(x0, xi)).max() < 1e-12
+    assert f.ineq_residual(x0, xi).max() <= -0.1 + 1e-12
+    ref = f.solve(xi[:10], progress=False).require_ok()
+    assert np.abs(f.eq_residual(ref.x, xi[:10])).max() < 1e-8
+    with pytest.raises(ValueError, match="outside the domain"):
+        f.check_params(np.full((1, 5), 1.5))
+    with pytest.raises(ValueError, match="n_eq < n_vars"):
+        problems.get("param_qp", n_vars=5, n_eq=5)
+
+
+@pytest.mark.parametrize("name", ["entropy", "param_qp"])
+def test_unroll_keeps_equalities_exact(name):
+    f = problems.get(name)
+    params = init_params(jax.random.PRNGKey(0), f, layers=4, hidden=16)
+    xi = f.sample(64, seed=1)
+    x, xs, ss = unroll(params, jnp.asarray(xi), f, standard_form(f))
+    assert xs.shape == (4, 64, f.n_vars) and ss.shape == (4, 64, f.n_ineq)
+    assert np.abs(np.asarray(f.eq_residual(np.asarray(x), xi))).max() < 1e-12
+    assert np.all(np.isfinite(np.asarray(f.objective(np.asarray(x), xi))))
+    lam, mu = dual_net(params, jnp.asarray(xi), x, f.n_eq)
+    assert lam.shape == (64, f.n_eq) and bool(jnp.all(mu >= 0))
+
+
+@pytest.mark.parametrize("name", ["entropy", "param_qp"])
+def test_vanilla_admm_matches_clarabel(name):
+    f = problems.get(name)
+    xi = f.sample(20, seed=5)
+    ref = f.solve(xi, progress=False).require_ok()
+    x = np.asarray(make_admm(f, 300)(jnp.asarray(xi))[0])
+    r = metrics.evaluate(f, x, xi, ref)
+    assert r.gap_mean < 1e-4 and r.ineq_max < 1e-6 and r.eq_max < 1e-12
+
+
+def test_bad_input():
+    with pytest.raises(KeyError, match="no standard form"):
+        standard_form(problems.get("dc3_qp"))
+    with pytest.raises(ValueError, match="iters"):
+        make_admm(problems.get("entropy"), 0)
+    with pytest.raises(KeyError, match="expected arrays"):
+        load_predict(problems.get("entropy"), {"W1": np.zeros((1, 2, 2))}, {})
