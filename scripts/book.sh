@@ -6,7 +6,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/env.sh
-export MPLBACKEND=Agg PYDEVD_DISABLE_FILE_VALIDATION=1
+# No MPLBACKEND here: kernels must keep their inline backend, or plt.show() puts no figure in the page.
+export PYDEVD_DISABLE_FILE_VALIDATION=1
 config=_config.yml
 if [ "${L2O_QUICK:-0}" = "1" ]; then
   mkdir -p _build

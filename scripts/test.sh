@@ -6,7 +6,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/env.sh
-export MPLBACKEND=Agg PYDEVD_DISABLE_FILE_VALIDATION=1 L2O_QUICK=1
+# No MPLBACKEND here: nbval's kernels keep their inline backend, as in the book; headless matplotlib picks Agg.
+export PYDEVD_DISABLE_FILE_VALIDATION=1 L2O_QUICK=1
 start=$(date +%s)
 echo "[test] ruff"
 ruff check l2o_lib tests scripts chapters

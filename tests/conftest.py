@@ -5,8 +5,7 @@ from pathlib import Path
 import matplotlib
 import pytest
 
-matplotlib.use("Agg")
-os.environ.setdefault("MPLBACKEND", "Agg")
+matplotlib.use("Agg")  # this process only: kernels started by nbval or the book keep their inline backend
 
 ROOT = Path(__file__).resolve().parent.parent
 
