@@ -8,7 +8,8 @@ depend on ξ, so one scalar network serves every instance. Q = U diag(s) Uᵀ wi
 [s_min, s_max] and U a random rotation, p ~ N(0, 1), all fixed by ``seed``; ξ ~ U[−1, 1]ⁿ.
 Because Q is dense, the proximal step of f (a lasso) has no closed form; :meth:`prox` solves it by
 accelerated proximal gradient to a tolerance. The projection onto C(ξ) is a clip (:meth:`project`).
-Reference: cvxpy with Clarabel (parametrized problem compiled once), or OSQP on request.
+Reference: cvxpy with Clarabel (parametrized problem compiled once, the shared ``CvxpyFamily`` path), or
+another cvxpy solver on request (``solve(xi, solver="OSQP")``).
 """
 
 from __future__ import annotations
@@ -18,12 +19,10 @@ from typing import Any
 import numpy as np
 from array_api_compat import array_namespace
 
-from l2o_lib.problems.base import OPTIMAL, ProblemFamily
-
-_STATUS = {"optimal": OPTIMAL}
+from l2o_lib.problems.base import CvxpyFamily
 
 
-class L1QPBox(ProblemFamily):
+class L1QPBox(CvxpyFamily):
     """ξ ∈ [−1, 1]ⁿ, the center of the box C(ξ) = {x : |x − ξ| ≤ r}."""
 
     reference_solver = "Clarabel (cvxpy)"
@@ -50,7 +49,6 @@ class L1QPBox(ProblemFamily):
         self.param_names = tuple(f"c{i}" for i in range(n))
         self.var_names = tuple(f"x{i}" for i in range(n))
         self.param_low, self.param_high = -np.ones(n), np.ones(n)
-        self._problems: dict[str, Any] = {}
 
     def _sample(self, n: int, rng: np.random.Generator) -> np.ndarray:
         return rng.uniform(-1.0, 1.0, size=(n, self.n_params))
@@ -110,30 +108,11 @@ class L1QPBox(ProblemFamily):
         return value, rho * (v - x), x
 
     # ------------------------------------------------------------------ reference solver
-    def _problem(self, solver: str):
-        if solver not in self._problems:
-            import cvxpy as cp
-
-            x = cp.Variable(self.n_vars)
-            c = cp.Parameter(self.n_vars)
-            L = np.linalg.cholesky(self.Q)
-            obj = 0.5 * cp.sum_squares(L.T @ x) + self.p @ x + self.lam * cp.norm1(x)
-            prob = cp.Problem(cp.Minimize(obj), [x <= c + self.radius, x >= c - self.radius])
-            self._problems[solver] = (prob, x, c)
-        return self._problems[solver]
-
-    def _solve_one(self, xi: np.ndarray, *, solver: str = "CLARABEL", **kwargs: Any):
+    def _build_cvxpy(self):
         import cvxpy as cp
 
-        prob, x, c = self._problem(solver)
-        c.value = xi
-        try:
-            prob.solve(solver=solver, **kwargs)
-        except cp.SolverError as exc:
-            return None, np.nan, f"solver error: {exc}", 0.0
-        st = _STATUS.get(prob.status, prob.status)
-        t = prob.solver_stats.solve_time if prob.solver_stats and prob.solver_stats.solve_time else np.nan
-        if st != OPTIMAL:
-            return None, np.nan, st, float(t)
-        xs = np.asarray(x.value)
-        return xs, float(self._objective(xs[None, :], xi[None, :])[0]), st, float(t)
+        x = cp.Variable(self.n_vars)
+        c = cp.Parameter(self.n_vars)
+        L = np.linalg.cholesky(self.Q)
+        obj = 0.5 * cp.sum_squares(L.T @ x) + self.p @ x + self.lam * cp.norm1(x)
+        return cp.Problem(cp.Minimize(obj), [x <= c + self.radius, x >= c - self.radius]), x, c
