@@ -92,7 +92,9 @@ class L1QPBox(CvxpyFamily):
             u = w - step * grad
             x_new = xp.sign(u) * xp.maximum(xp.abs(u) - step * self.lam, xp.zeros_like(u))
             w = x_new + beta * (x_new - x)
-            change = float(xp.max(xp.abs(x_new - x)))
+            step_change = x_new - x
+            step_change = step_change.detach() if hasattr(step_change, "detach") else step_change  # no autograd
+            change = float(xp.max(xp.abs(step_change)))
             x = x_new
             if change < tol:
                 break

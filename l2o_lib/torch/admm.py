@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+import numpy as np
 import torch
 
 Update = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
@@ -86,3 +87,69 @@ def iterations_to_reach(history: torch.Tensor, tol: float) -> torch.Tensor:
     K = history.shape[0]
     first = torch.where(hit.any(0), hit.float().argmax(0) + 1, torch.full_like(hit[0], K + 1, dtype=torch.long))
     return first.long()
+
+
+class LearnedADMM(torch.nn.Module):
+    """Unrolled ADMM whose x-update (and, with ``learn_z``, z-update) is a cheap step plus a learned correction.
+
+    x-update: ``c = family.prox(v, ρ, max_iter=inner_steps)`` (a few proximal-gradient steps of the x-subproblem
+    instead of an inner solve to tolerance), then ``x = c + N_θ(v, c − v, ξ)``. z-update with ``learn_z``:
+    ``z = Π_C(u + M_φ(u, Π_C(u) − u, ξ))`` with u = x − y/ρ, so every z^k stays in C(ξ); otherwise the exact
+    ``Π_C(u)``. Both corrections start at zero (last layer zero-initialised): an untrained model is the truncated
+    classical iteration. The same weights serve every iteration, so ``forward`` runs any K.
+    """
+
+    def __init__(self, family, rho: float, K: int, *, learn_z: bool = False, hidden: int = 64, inner_steps: int = 1):
+        super().__init__()
+        n = family.n_vars
+        self.family, self.rho, self.K, self.inner_steps = family, float(rho), int(K), int(inner_steps)
+        self.learn_x_net = _zero_last(_mlp(2 * n + family.n_params, n, hidden))
+        self.learn_z_net = _zero_last(_mlp(2 * n + family.n_params, n, hidden)) if learn_z else None
+        self.config = {"rho": self.rho, "K": self.K, "learn_z": bool(learn_z), "hidden": int(hidden),
+                       "inner_steps": self.inner_steps}
+
+    def x_update(self, v: torch.Tensor, xi: torch.Tensor) -> torch.Tensor:
+        c = self.family.prox(v, self.rho, max_iter=self.inner_steps)
+        return c + self.learn_x_net(torch.cat([v, c - v, xi], dim=1))
+
+    def z_update(self, u: torch.Tensor, xi: torch.Tensor) -> torch.Tensor:
+        p = self.family.project(u, xi)
+        return self.family.project(u + self.learn_z_net(torch.cat([u, p - u, xi], dim=1)), xi)
+
+    def forward(self, xi: torch.Tensor, K: int | None = None, *, trace: bool = False) -> ADMMResult:
+        return admm(self.x_update, self.family.project, xi, self.rho, self.K if K is None else K,
+                    n_vars=self.family.n_vars, z_update=self.z_update if self.learn_z_net is not None else None,
+                    trace=trace)
+
+
+def _mlp(n_in: int, n_out: int, hidden: int) -> torch.nn.Sequential:
+    return torch.nn.Sequential(torch.nn.Linear(n_in, hidden), torch.nn.SiLU(), torch.nn.Linear(hidden, hidden),
+                               torch.nn.SiLU(), torch.nn.Linear(hidden, n_out))
+
+
+def _zero_last(net: torch.nn.Sequential) -> torch.nn.Sequential:
+    torch.nn.init.zeros_(net[-1].weight)
+    torch.nn.init.zeros_(net[-1].bias)
+    return net
+
+
+def learned_admm_from_arrays(family, arrays: dict, config: dict) -> LearnedADMM:
+    """A float64 :class:`LearnedADMM` (eval mode) rebuilt from its config and its state-dict arrays."""
+    for key in ("rho", "K", "learn_z", "hidden", "inner_steps"):
+        if key not in config:
+            raise KeyError(f"learned ADMM: the model card's config lacks {key!r}")
+    model = LearnedADMM(family, config["rho"], config["K"], learn_z=config["learn_z"], hidden=config["hidden"],
+                        inner_steps=config["inner_steps"]).double()
+    model.load_state_dict({k: torch.as_tensor(np.asarray(v)) for k, v in arrays.items()}, strict=True)
+    return model.eval()
+
+
+def load_learned_admm(family, arrays: dict, config: dict) -> Callable:
+    """Pretrained-registry loader: a :class:`LearnedADMM` from its weights; predict(ξ) = z^K (numpy, in C(ξ))."""
+    model = learned_admm_from_arrays(family, arrays, config)
+
+    def predict(xi):
+        with torch.no_grad():
+            return model(torch.as_tensor(xi, dtype=torch.float64)).z.numpy()
+
+    return predict
