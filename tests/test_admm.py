@@ -67,3 +67,57 @@ def test_bad_input(kw, msg):
     z0 = args.pop("z0", None)
     with pytest.raises(ValueError, match=msg):
         admm(lambda v, xi: v, lambda v, xi: v, args["xi"], args["rho"], args["K"], z0=z0)
+
+
+def test_untrained_learned_admm_is_the_truncated_classical_iteration():
+    from l2o_lib.torch.admm import LearnedADMM
+
+    fam = problems.get("l1qp_box")
+    xi = torch.tensor(fam.sample(6, seed=4))
+    for learn_z in (False, True):
+        model = LearnedADMM(fam, 1.0, 4, learn_z=learn_z, hidden=8).double()
+        with torch.no_grad():
+            got = model(xi).z
+        want = admm(lambda v, x: fam.prox(v, 1.0, max_iter=1), fam.project, xi, 1.0, 4, n_vars=fam.n_vars).z
+        torch.testing.assert_close(got, want, rtol=0, atol=1e-14)
+
+
+def test_learned_z_step_keeps_z_in_the_box_for_any_weights_and_gradients_reach_both_nets():
+    from l2o_lib.torch.admm import LearnedADMM
+
+    fam = problems.get("l1qp_box")
+    xi = torch.tensor(fam.sample(8, seed=5))
+    torch.manual_seed(1)
+    model = LearnedADMM(fam, 1.0, 3, learn_z=True, hidden=8).double()
+    with torch.no_grad():
+        for p in model.parameters():
+            p.normal_(0.0, 3.0)  # wild weights: the corrections are large
+    with torch.no_grad():
+        res = model(xi, trace=True)
+    for z in res.zs[1:]:
+        assert float(((z - xi).abs() - fam.radius).max()) <= 1e-12
+    assert float((res.x - res.z).abs().max()) > 1e-3  # the x-update really is off the box
+    with torch.no_grad():
+        for p in model.parameters():
+            p.normal_(0.0, 0.1)  # moderate weights: gradients reach both corrections through the unrolled loop
+    fam.objective(model(xi).z, xi).sum().backward()
+    assert model.learn_x_net[0].weight.grad.abs().sum() > 0 and model.learn_z_net[0].weight.grad.abs().sum() > 0
+
+
+def test_learned_admm_round_trips_through_arrays_and_the_loader_names_missing_config():
+    from l2o_lib.torch.admm import LearnedADMM, learned_admm_from_arrays, load_learned_admm
+
+    fam = problems.get("l1qp_box")
+    torch.manual_seed(2)
+    model = LearnedADMM(fam, 1.0, 3, learn_z=True, hidden=8).double()
+    with torch.no_grad():
+        for p in model.parameters():
+            p.normal_(0.0, 0.1)
+    arrays = {k: v.detach().numpy() for k, v in model.state_dict().items()}
+    xi = fam.sample(5, seed=6)
+    with torch.no_grad():
+        want = model(torch.tensor(xi)).z.numpy()
+    np.testing.assert_array_equal(load_learned_admm(fam, arrays, model.config)(xi), want)
+    assert learned_admm_from_arrays(fam, arrays, model.config).config == model.config
+    with pytest.raises(KeyError, match="inner_steps"):
+        load_learned_admm(fam, arrays, {k: v for k, v in model.config.items() if k != "inner_steps"})

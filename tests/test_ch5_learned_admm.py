@@ -1,0 +1,62 @@
+"""The shipped learned ADMM (Chapter 5) on fresh held-out instances: feasible, as accurate as its card says, and
+more accurate at its trained K than classical ADMM at the same K."""
+
+import numpy as np
+import pytest
+
+from l2o_lib import metrics, pretrained
+
+torch = pytest.importorskip("torch")
+NAME = "ch5_learned_admm"
+
+
+@pytest.fixture(scope="module")
+def model():
+    if NAME not in pretrained.available():
+        pytest.skip(f"{NAME} is not shipped in {pretrained.data_dir()}")
+    return pretrained.load(NAME)
+
+
+@pytest.fixture(scope="module")
+def fresh(model):
+    fam = model.problem
+    xi = fam.sample(300, seed=20261205)  # not a seed the chapter trains or tests on
+    return xi, fam.solve(xi).require_ok()
+
+
+def test_card_names_its_loader_config_and_targets(model):
+    c = model.card
+    assert c.family == "l1qp_box" and c.loader == "l2o_lib.torch.admm:load_learned_admm"
+    assert c.targets == {"iteration_ratio": 5, "wall_ratio": 5, "ineq_max": 1e-6}
+    assert c.config["K"] >= 1 and c.config["rho"] > 0 and c.config["learn_z"] is True
+    assert c.headline["k_classical_same_accuracy"] > c.config["K"]
+
+
+def test_fresh_instances_are_feasible_and_match_the_headline(model, fresh):
+    fam, (xi, ref) = model.problem, fresh
+    z = model.predict(xi)
+    row = metrics.evaluate(fam, z, xi, ref, method=NAME)
+    assert row.failed == 0 and row.ineq_max <= model.card.targets["ineq_max"]  # the projection: z in C(ξ)
+    err = float(np.linalg.norm(z - ref.x, axis=1).mean())
+    assert err <= 1.5 * model.card.headline["mean_error_at_K"], (err, model.card.headline["mean_error_at_K"])
+    assert row.gap_mean <= 1.5 * model.card.headline["gap_mean"] + 1e-3
+
+
+def test_beats_classical_admm_at_the_same_number_of_iterations(model, fresh):
+    from l2o_lib.torch.admm import admm
+
+    fam, (xi, ref) = model.problem, fresh
+    cfg = model.card.config
+    xi_t = torch.tensor(xi)
+    z_cl = admm(lambda v, x: fam.prox(v, cfg["rho"]), fam.project, xi_t, cfg["rho"], cfg["K"], n_vars=fam.n_vars).z
+    err_cl = float(np.linalg.norm(z_cl.numpy() - ref.x, axis=1).mean())
+    err = float(np.linalg.norm(model.predict(xi) - ref.x, axis=1).mean())
+    assert err < 0.7 * err_cl, (err, err_cl)
+
+
+def test_predict_rejects_bad_parameters(model):
+    fam = model.problem
+    with pytest.raises(ValueError, match="outside the domain"):
+        model.predict(np.full((1, fam.n_params), 1.5))
+    with pytest.raises(ValueError, match="must have shape"):
+        model.predict(np.zeros(fam.n_params))
