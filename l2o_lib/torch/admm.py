@@ -149,7 +149,12 @@ def load_learned_admm(family, arrays: dict, config: dict) -> Callable:
     model = learned_admm_from_arrays(family, arrays, config)
 
     def predict(xi):
-        with torch.no_grad():
-            return model(torch.as_tensor(xi, dtype=torch.float64)).z.numpy()
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)  # tiny batched ops: a second thread only adds synchronisation (slower on busy cores)
+        try:
+            with torch.no_grad():
+                return model(torch.as_tensor(xi, dtype=torch.float64)).z.numpy()
+        finally:
+            torch.set_num_threads(threads)
 
     return predict
