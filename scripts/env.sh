@@ -1,6 +1,8 @@
 # Source this file: creates (or updates) the project's virtual environment in .venv and activates it.
 #   . scripts/env.sh
 # Installs torch first, pinned, so that nothing downloads a CUDA build, then the project with its pinned extras.
+# The caller's shell options are restored at the end (scripts that source this keep their own `set -e`).
+case $- in *e*) _l2o_errexit=1 ;; *) _l2o_errexit=0 ;; esac  # not via $(set +o): a subshell drops errexit
 set -e
 _root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 _venv="${L2O_VENV:-$_root/.venv}"
@@ -21,4 +23,5 @@ if [ "$(cat "$_stamp" 2>/dev/null)" != "$_want" ]; then
   echo "$_want" > "$_stamp"
 fi
 unset _root _venv _py _stamp _want
-set +e
+if [ "$_l2o_errexit" = 1 ]; then set -e; else set +e; fi
+unset _l2o_errexit

@@ -10,10 +10,13 @@ cd "$(dirname "$0")/.."
 export PYDEVD_DISABLE_FILE_VALIDATION=1 L2O_QUICK=1
 start=$(date +%s)
 echo "[test] ruff"
-ruff check l2o_lib tests scripts chapters
+lint=0
+ruff check l2o_lib tests scripts chapters || lint=$?   # reported, and fails the run, after the tests have run too
 if [ -f scripts/install_browser.sh ]; then
   bash scripts/install_browser.sh
 fi
 echo "[test] pytest: unit tests, hygiene, shipped models, nbval (quick mode), book build, browser"
-python -m pytest tests chapters --nbval-lax --nbval-cell-timeout=600 -p no:cacheprovider -ra --durations=15 "$@"
-echo "[test] finished in $(( $(date +%s) - start )) s"
+status=0
+python -m pytest tests chapters --nbval-lax --nbval-cell-timeout=600 -p no:cacheprovider -ra --durations=15 "$@" || status=$?
+echo "[test] finished in $(( $(date +%s) - start )) s (pytest exit $status, ruff exit $lint)"
+[ "$status" = 0 ] && [ "$lint" = 0 ]

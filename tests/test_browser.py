@@ -126,11 +126,15 @@ def test_page_in_browser(entry, server, driver):
         after = w.get_attribute("data-frame")
         assert after != before, f"{entry}: static widget did not change frame on slider input"
         assert w.find_element(By.CSS_SELECTOR, "img.l2o-static-frame").get_attribute("src") != src_before
+        # play steps the last axis every 400 ms, cyclically: watch for the first change (an axis of two values
+        # is back where it started after two steps, so a single look after a fixed wait can miss it)
         w.find_element(By.CSS_SELECTOR, "button.l2o-static-play").click()
-        time.sleep(1.0)
-        played = w.get_attribute("data-frame")
+        played, deadline = after, time.monotonic() + 5.0
+        while played == after and time.monotonic() < deadline:
+            time.sleep(0.05)
+            played = w.get_attribute("data-frame")
         w.find_element(By.CSS_SELECTOR, "button.l2o-static-play").click()
-        assert played != after, f"{entry}: play did not advance the static widget"
+        assert played != after, f"{entry}: play did not advance the static widget within 5 s"
 
     SHOTS.mkdir(parents=True, exist_ok=True)
     driver.execute_script("window.scrollTo(0, 0)")
