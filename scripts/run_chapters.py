@@ -110,7 +110,7 @@ def run_notebook(path: Path, *, quick: bool, timeout: int, save_to: Path | None 
 
     nb = nbformat.read(path, as_version=4)
     env_before = dict(os.environ)
-    os.environ.update(L2O_QUICK="1" if quick else "0", MPLBACKEND="Agg", PYDEVD_DISABLE_FILE_VALIDATION="1")
+    os.environ.update(L2O_QUICK="1" if quick else "0", PYDEVD_DISABLE_FILE_VALIDATION="1")  # inline figures, as in the book
     os.environ.pop("L2O_SAVE_PRETRAINED", None)  # timing runs never overwrite the shipped weights
     result: dict[str, Any] = {"ok": True, "seconds": None, "cell": None, "error": None, "load_before": _load()}
     t0 = time.perf_counter()
