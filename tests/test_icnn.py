@@ -1,11 +1,12 @@
-"""The input-convex network of Chapter 6: convex for any weights, hand-written gradient = autograd, bad input."""
+"""The input-convex network of Chapter 6: convex for any weights, hand-written gradient = autograd, MEL-ADMM, bad input."""
 
 import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch")
 
-from l2o_lib.torch.icnn import ICNN, admm, n_parameters  # noqa: E402
+from l2o_lib.torch.admm import admm  # noqa: E402
+from l2o_lib.torch.icnn import ICNN, from_config, mel_update, n_parameters  # noqa: E402
 
 
 def _randomized(convex: bool, seed: int, first: str = "softplus") -> ICNN:
@@ -71,11 +72,42 @@ def test_bad_input_is_named():
         net.grad(torch.zeros(3))
 
 
-def test_admm_with_the_projection_only_is_a_fixed_point_iteration():
-    # f = ½‖x‖²: prox(v) = ρ v / (1 + ρ); over the box [ξ − 1, ξ + 1] the solution is clip(0, ξ − 1, ξ + 1)
-    xi = torch.tensor([[2.0, -0.5, 3.0]], dtype=torch.float64)
+def _quadratic_envelope_net(rho: float) -> ICNN:
+    # f = ½‖x‖² has M_{1/ρ}f(v) = ½ ρ/(1+ρ) ‖v‖²; with the input weights W zeroed the hidden layers are constant
+    # in z, so M_θ(z) = const + ½‖Az‖² + wᵀz is exactly that envelope for A = √(ρ/(1+ρ)) I, w = 0
+    net = ICNN(3, (4, 4)).double()
+    with torch.no_grad():
+        for lin in net.W:
+            lin.weight.zero_()
+        net.A.copy_(np.sqrt(rho / (1 + rho)) * torch.eye(3, dtype=torch.float64))
+        net.w.zero_()
+    return net
+
+
+def test_mel_admm_with_the_exact_envelope_is_classical_admm():
+    # prox of ½‖x‖² is ρv/(1+ρ); over the box [ξ − 1, ξ + 1] the solution is clip(0, ξ − 1, ξ + 1)
+    rho = 1.5
+    xi = torch.tensor([[2.0, -0.5, 3.0], [0.2, -3.0, 1.1]], dtype=torch.float64)
     project = lambda v, c: torch.clamp(v, c - 1, c + 1)  # noqa: E731
-    z, y = admm(lambda v: v / 2, project, xi, 1.0, 200)
-    torch.testing.assert_close(z, torch.tensor([[1.0, 0.0, 2.0]], dtype=torch.float64), atol=1e-8, rtol=0)
-    _, _, zs = admm(lambda v: v / 2, project, xi, 1.0, 5, trace=True)
-    assert len(zs) == 6 and np.all(np.isfinite(torch.cat(zs).numpy()))
+    update = mel_update(_quadratic_envelope_net(rho), rho)
+    v = torch.randn(5, 3, dtype=torch.float64)
+    torch.testing.assert_close(update(v, None), rho * v / (1 + rho))
+    with torch.no_grad():
+        learned = admm(update, project, xi, rho, 200, trace=True)
+        exact = admm(lambda v, c: rho * v / (1 + rho), project, xi, rho, 200)
+    torch.testing.assert_close(learned.z, exact.z, atol=1e-12, rtol=0)
+    torch.testing.assert_close(learned.z, torch.clamp(torch.zeros_like(xi), xi - 1, xi + 1), atol=1e-8, rtol=0)
+    assert len(learned.zs) == 201 and learned.primal.shape == (200, 2)
+    with pytest.raises(ValueError, match="rho must be positive"):
+        mel_update(_quadratic_envelope_net(rho), 0.0)
+
+
+def test_from_config_rebuilds_the_same_function():
+    net = _randomized(True, 3, "softplus2")
+    arrays = {k: v.detach().numpy() for k, v in net.state_dict().items()}
+    again = from_config(net.config, arrays)
+    z = torch.randn(7, 6, dtype=torch.float64)
+    torch.testing.assert_close(again.grad(z), net.grad(z), rtol=0, atol=0)
+    assert not again.training and again.config == net.config
+    with pytest.raises(KeyError, match="lacks 'hidden'"):
+        from_config({"n_in": 6})

@@ -5,6 +5,9 @@ of a free parameter), every activation (softplus) is convex and nondecreasing, t
 layer through unconstrained skip weights (affine in z, hence convex), and the output adds a convex
 quadratic ½‖Az‖² and an affine term. The gradient is written out by hand (:meth:`ICNN.grad`): one
 forward and one backward sweep, differentiable by autograd so that training can match gradients.
+
+MEL-ADMM is :func:`l2o_lib.torch.admm.admm` (the loop Chapter 5 unrolls) with the x-update
+:func:`mel_update`, v ↦ v − ∇M_θ(v)/ρ; :func:`admm_predictor` wraps a run as a batched ξ ↦ x predictor.
 """
 
 from __future__ import annotations
@@ -110,44 +113,70 @@ def n_parameters(module: nn.Module) -> int:
     return int(sum(p.numel() for p in module.parameters() if p.requires_grad))
 
 
-def admm(x_update: Callable[[torch.Tensor], torch.Tensor], project: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
-         xi: torch.Tensor, rho: float, iters: int, *, z0: torch.Tensor | None = None, y0: torch.Tensor | None = None,
-         trace: bool = False) -> Any:
-    """ADMM for min f(x) s.t. x ∈ C(ξ), with the x-update v ↦ argmin f(x) + ρ/2‖x − v‖² given as ``x_update``.
+def mel_update(model: ICNN, rho: float) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+    """The MEL-ADMM x-update v ↦ v − ∇M_θ(v)/ρ, as the ``x_update(v, xi)`` of :func:`l2o_lib.torch.admm.admm`.
 
-    Exact prox: ``x_update = prox``; MEL-ADMM (LEAF): ``x_update = lambda v: v - grad_M(v) / rho``.
-    Starts from (z0, y0) (zeros by default). Returns (z^K, y^K), z^K in C(ξ) by construction; with
-    ``trace`` also the list of every z^k.
+    The envelope of a fixed f does not depend on ξ, so ``xi`` is accepted and ignored.
     """
-    z = torch.zeros_like(xi) if z0 is None else z0
-    y = torch.zeros_like(xi) if y0 is None else y0
-    zs = [z]
-    for _ in range(iters):
-        x = x_update(z + y / rho)
-        z = project(x - y / rho, xi)
-        y = y + rho * (z - x)
-        if trace:
-            zs.append(z)
-    return (z, y, zs) if trace else (z, y)
+    if not rho > 0:
+        raise ValueError(f"mel_update: rho must be positive, got {rho!r}")
+
+    def x_update(v: torch.Tensor, xi: torch.Tensor) -> torch.Tensor:
+        return v - model.grad(v) / rho
+
+    return x_update
 
 
-def load_leaf(family: Any, arrays: dict[str, np.ndarray], config: dict[str, Any]) -> Callable[[np.ndarray], np.ndarray]:
-    """Pretrained-registry loader: the ICNN envelope inside MEL-ADMM on ``family`` (needs ``family.project``)."""
-    for key in ("hidden", "rho", "iters"):
+def from_config(config: dict[str, Any], arrays: dict[str, np.ndarray] | None = None) -> ICNN:
+    """Rebuild an :class:`ICNN` from a model card's config (``n_in``, ``hidden``, …), loading ``arrays`` if given.
+
+    Returned in the card's dtype (float64 unless ``config["dtype"] == "float32"``) and in eval mode.
+    """
+    for key in ("n_in", "hidden"):
         if key not in config:
-            raise KeyError(f"load_leaf: the model card's config lacks {key!r}")
-    model = ICNN(family.n_vars, config["hidden"], rank=config.get("rank"), convex=config.get("convex", True),
+            raise KeyError(f"ICNN config lacks {key!r}")
+    model = ICNN(config["n_in"], config["hidden"], rank=config.get("rank"), convex=config.get("convex", True),
                  first=config.get("first", "softplus"))
-    state = {k: torch.as_tensor(np.asarray(v)) for k, v in arrays.items()}
-    model.load_state_dict(state, strict=True)
-    dtype = torch.float64 if config.get("dtype", "float64") == "float64" else torch.float32
-    model = model.to(dtype).eval()
-    rho, iters = float(config["rho"]), int(config["iters"])
+    model = model.to(torch.float32 if config.get("dtype", "float64") == "float32" else torch.float64)
+    if arrays is not None:  # loaded after the cast, so float64 weights keep every digit
+        model.load_state_dict({k: torch.as_tensor(np.asarray(v)) for k, v in arrays.items()}, strict=True)
+    return model.eval()
+
+
+def admm_predictor(x_update: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], family: Any, rho: float, iters: int,
+                   *, polish: int = 0, dtype: torch.dtype = torch.float64) -> Callable[[np.ndarray], np.ndarray]:
+    """Batched ξ ↦ z^K of ADMM on ``family`` from zero with the given x-update (no gradients kept).
+
+    ``polish`` > 0 continues from (z^K, y^K) with that many iterations of ADMM with the exact prox
+    (``family.prox``): the learned steps do the bulk of the work, the exact ones remove their bias.
+    z is a projection onto C(ξ) (``family.project``) either way, so the answer is feasible.
+    """
+    from l2o_lib.torch.admm import admm
+
+    def exact(v: torch.Tensor, xi: torch.Tensor) -> torch.Tensor:
+        return family.prox(v, rho)
 
     def predict(xi: np.ndarray) -> np.ndarray:
         xi_t = torch.as_tensor(np.asarray(xi), dtype=dtype)
         with torch.no_grad():
-            z, _ = admm(lambda v: v - model.grad(v) / rho, family.project, xi_t, rho, iters)
-        return z.numpy().astype(float)
+            res = admm(x_update, family.project, xi_t, rho, iters)
+            if polish:
+                res = admm(exact, family.project, xi_t, rho, polish, z0=res.z, y0=res.y)
+        return res.z.numpy().astype(float)
 
     return predict
+
+
+def load_leaf(family: Any, arrays: dict[str, np.ndarray], config: dict[str, Any]) -> Callable[[np.ndarray], np.ndarray]:
+    """Pretrained-registry loader: the ICNN envelope inside MEL-ADMM on ``family`` (needs ``project`` and ``prox``).
+
+    ``config["iters"]`` MEL-ADMM iterations from zero, then ``config.get("polish", 0)`` iterations of ADMM
+    with the exact prox from where MEL-ADMM stopped (:func:`admm_predictor`).
+    """
+    for key in ("hidden", "rho", "iters"):
+        if key not in config:
+            raise KeyError(f"load_leaf: the model card's config lacks {key!r}")
+    model = from_config({"n_in": family.n_vars, **config}, arrays)
+    rho = float(config["rho"])
+    return admm_predictor(mel_update(model, rho), family, rho, int(config["iters"]),
+                          polish=int(config.get("polish", 0)), dtype=next(model.parameters()).dtype)
