@@ -29,6 +29,10 @@ def test_penalty_loss_on_the_2d_problem_by_hand():
     assert float(terms["f"]) == pytest.approx(0.0)
     assert float(terms["‖g₊‖²"]) == pytest.approx(1.0)
     assert float(terms["loss"]) == pytest.approx(10.0)
+    # a margin δ = 0.5 penalizes g + δ: g = (−1.75, 1, 0) gives (0, 1.5, 0.5), so ‖g₊‖² = 2.25 + 0.25
+    tightened = penalty_loss(fam, x, xi, lam_ineq=10.0, ineq_margin=0.5)
+    assert float(tightened["‖g₊‖²"]) == pytest.approx(2.5)
+    assert float(tightened["loss"]) == pytest.approx(25.0)
 
 
 def test_penalty_loss_is_the_objective_at_a_reference_solution_of_the_dc3_qp():
@@ -46,7 +50,8 @@ def test_penalty_loss_is_the_objective_at_a_reference_solution_of_the_dc3_qp():
 
 
 @pytest.mark.parametrize("lam", [-1.0, float("nan"), float("inf")])
-def test_penalty_loss_rejects_bad_weights(lam):
+@pytest.mark.parametrize("key", ["lam_ineq", "ineq_margin"])
+def test_penalty_loss_rejects_bad_weights(lam, key):
     fam = problems.get("nonconvex_2d")
-    with pytest.raises(ValueError, match="lam_ineq"):
-        penalty_loss(fam, torch.zeros(1, 2), torch.tensor([[1.0, 0.5]]), lam_ineq=lam)
+    with pytest.raises(ValueError, match=key):
+        penalty_loss(fam, torch.zeros(1, 2), torch.tensor([[1.0, 0.5]]), **{"lam_ineq": 1.0, key: lam})
