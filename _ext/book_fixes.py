@@ -3,11 +3,18 @@
 * Drop repeated inline scripts from each page. With Jupyter Book 1.0 some extensions (sphinx-thebe,
   sphinx-togglebutton) register their inline configuration twice in one build, so pages declare
   `const THEBE_JS_URL` twice and the browser reports a SyntaxError.
+* Serve the "Open in Colab" badge from the book (`_assets/colab-badge.svg`, copied to `_static/`). The
+  notebooks keep Colab's own badge URL (it must work on GitHub and in Colab); in the HTML book it becomes a
+  local file, so an offline workshop room sees the badge instead of a broken image. The link itself is kept.
 """
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
 from typing import Any
+
+COLAB_BADGE_URL = "https://colab.research.google.com/assets/colab-badge.svg"
 
 
 def _dedupe_scripts(app: Any, pagename: str, templatename: str, context: dict, doctree: Any) -> None:
@@ -23,7 +30,19 @@ def _dedupe_scripts(app: Any, pagename: str, templatename: str, context: dict, d
     context["script_files"] = unique
 
 
+def _local_colab_badge(app: Any, exception: Exception | None) -> None:
+    if exception is not None or app.builder.format != "html":
+        return
+    out = Path(app.outdir)
+    for page in out.rglob("*.html"):
+        text = page.read_text(encoding="utf-8")
+        if COLAB_BADGE_URL in text:
+            rel = os.path.relpath(out / "_static" / "colab-badge.svg", page.parent).replace(os.sep, "/")
+            page.write_text(text.replace(f'src="{COLAB_BADGE_URL}"', f'src="{rel}"'), encoding="utf-8")
+
+
 def setup(app: Any) -> dict[str, Any]:
     # late, after the handlers that add page-specific scripts (MathJax is added only to pages with math)
     app.connect("html-page-context", _dedupe_scripts, priority=900)
+    app.connect("build-finished", _local_colab_badge)
     return {"parallel_read_safe": True, "parallel_write_safe": True}

@@ -113,6 +113,11 @@ def test_page_in_browser(entry, server, driver):
         colab = f"colab.research.google.com/github/{OWNER_REPO}/blob/{BRANCH}/{entry}.ipynb"
         links = driver.execute_script("return Array.from(document.querySelectorAll('a')).map(a => a.href)")
         assert any(colab in h for h in links), f"{entry}: no Colab link to {colab}"
+        if re.match(r"\d\d_", name):  # the badge image is served by the book, so it shows offline too
+            badge = driver.execute_script(
+                "return Array.from(document.querySelectorAll('img[alt=\"Open In Colab\"]'))"
+                ".map(i => [i.getAttribute('src'), i.complete && i.naturalWidth > 0])")
+            assert badge and all(ok for _, ok in badge), f"{entry}: Colab badge image not shown: {badge}"
 
     widgets = driver.find_elements(By.CSS_SELECTOR, "div.l2o-static-widget")
     for w in widgets:
