@@ -121,3 +121,21 @@ def test_learned_admm_round_trips_through_arrays_and_the_loader_names_missing_co
     assert learned_admm_from_arrays(fam, arrays, model.config).config == model.config
     with pytest.raises(KeyError, match="inner_steps"):
         load_learned_admm(fam, arrays, {k: v for k, v in model.config.items() if k != "inner_steps"})
+
+
+def test_warm_started_prox_reaches_the_same_point_and_inexact_admm_converges():
+    fam = problems.get("l1qp_box")
+    v = torch.tensor(np.random.default_rng(7).normal(size=(4, fam.n_vars)))
+    exact = fam.prox(v, 1.0)
+    torch.testing.assert_close(fam.prox(v, 1.0, x0=exact + 0.3), exact, rtol=0, atol=1e-8)
+    torch.testing.assert_close(fam.prox(v, 1.0, max_iter=1, x0=v), fam.prox(v, 1.0, max_iter=1), rtol=0, atol=0)
+    xi = fam.sample(5, seed=8)
+    ref = fam.solve(xi)
+    prev = {}
+
+    def warm(v, xi):  # inexact ADMM: two proximal-gradient steps from the previous x-iterate
+        prev["x"] = fam.prox(v, 1.0, max_iter=2, x0=prev.get("x", v))
+        return prev["x"]
+
+    res = admm(warm, fam.project, torch.tensor(xi), 1.0, 400, n_vars=fam.n_vars)
+    assert np.abs(res.z.numpy() - ref.x).max() < 1e-4

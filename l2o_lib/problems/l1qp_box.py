@@ -70,11 +70,12 @@ class L1QPBox(CvxpyFamily):
         return xp.minimum(xp.maximum(v, xi - self.radius), xi + self.radius)
 
     def prox(self, v: Any, rho: float, *, tol: float = 1e-10, max_iter: int = 2000,
-             return_iters: bool = False) -> Any:
+             return_iters: bool = False, x0: Any = None) -> Any:
         """prox_{f/ρ}(v) = argmin_x f(x) + ρ/2 ‖x − v‖², batched, by accelerated proximal gradient.
 
         Runs until the largest step over the batch is below ``tol`` (or ``max_iter``); with
-        ``return_iters`` also returns the number of iterations it took. Works on numpy and torch arrays.
+        ``return_iters`` also returns the number of iterations it took. Starts at ``x0`` (a warm start, e.g.
+        the previous ADMM x-iterate; default v). Works on numpy and torch arrays.
         """
         if not rho > 0:
             raise ValueError(f"{self.name}.prox: rho must be positive, got {rho!r}")
@@ -83,8 +84,8 @@ class L1QPBox(CvxpyFamily):
         L, mu = float(self.eigs.max()) + rho, float(self.eigs.min()) + rho
         step = 1.0 / L
         beta = (np.sqrt(L / mu) - 1.0) / (np.sqrt(L / mu) + 1.0)
-        x = v
-        w = v
+        x = v if x0 is None else x0
+        w = x
         it = 0
         while it < max_iter:
             it += 1
