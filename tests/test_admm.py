@@ -139,3 +139,31 @@ def test_warm_started_prox_reaches_the_same_point_and_inexact_admm_converges():
 
     res = admm(warm, fam.project, torch.tensor(xi), 1.0, 400, n_vars=fam.n_vars)
     assert np.abs(res.z.numpy() - ref.x).max() < 1e-4
+
+
+def test_warm_started_learned_admm_untrained_is_inexact_admm_and_fixed_point_correction_keeps_the_solution():
+    from l2o_lib.torch.admm import LearnedADMM
+
+    fam = problems.get("l1qp_box")
+    xi = fam.sample(6, seed=9)
+    ref = fam.solve(xi)
+    xi_t = torch.tensor(xi)
+    prev = {}
+
+    def warm(v, x):
+        prev["x"] = fam.prox(v, 1.0, max_iter=2, x0=prev.get("x", v))
+        return prev["x"]
+
+    want = admm(warm, fam.project, xi_t, 1.0, 7, n_vars=fam.n_vars).z
+    untrained = LearnedADMM(fam, 1.0, 7, hidden=8, inner_steps=2, warm_start=True).double()
+    with torch.no_grad():
+        torch.testing.assert_close(untrained(xi_t).z, want, rtol=0, atol=1e-14)
+        model = LearnedADMM(fam, 1.0, 5, hidden=8, inner_steps=2, warm_start=True, fixed_point=True).double()
+        for p in model.parameters():
+            p.normal_(0.0, 0.05)  # a nonzero correction, scaled by the inner steps' move: x* stays a fixed point
+        z = model(xi_t, 600).z.numpy()
+        z_again = model(xi_t, 600).z.numpy()  # forward resets the warm start: same answer twice
+    assert np.abs(z - ref.x).max() < 1e-4
+    np.testing.assert_array_equal(z, z_again)
+    with pytest.raises(ValueError, match="warm_start"):
+        LearnedADMM(fam, 1.0, 3, fixed_point=True)

@@ -97,26 +97,44 @@ class LearnedADMM(torch.nn.Module):
     ``z = Π_C(u + M_φ(u, Π_C(u) − u, ξ))`` with u = x − y/ρ, so every z^k stays in C(ξ); otherwise the exact
     ``Π_C(u)``. Both corrections start at zero (last layer zero-initialised): an untrained model is the truncated
     classical iteration. The same weights serve every iteration, so ``forward`` runs any K.
+
+    ``warm_start``: the inner steps start at the previous x-iterate (inexact ADMM; ``family.prox`` takes ``x0``) and
+    the network also sees their move d = c − x_prev. ``fixed_point`` (needs ``warm_start``): the correction is
+    scaled by that move, ``x = c + d ⊙ N_θ(v, c − v, d, ξ)``, so it vanishes where the inner steps stop moving x,
+    at ADMM's own fixed points.
     """
 
-    def __init__(self, family, rho: float, K: int, *, learn_z: bool = False, hidden: int = 64, inner_steps: int = 1):
+    def __init__(self, family, rho: float, K: int, *, learn_z: bool = False, hidden: int = 64, inner_steps: int = 1,
+                 warm_start: bool = False, fixed_point: bool = False):
         super().__init__()
+        if fixed_point and not warm_start:
+            raise ValueError("LearnedADMM: fixed_point=True needs warm_start=True (the move d = c − x_prev)")
         n = family.n_vars
         self.family, self.rho, self.K, self.inner_steps = family, float(rho), int(K), int(inner_steps)
-        self.learn_x_net = _zero_last(_mlp(2 * n + family.n_params, n, hidden))
+        self.warm_start, self.fixed_point = bool(warm_start), bool(fixed_point)
+        self.learn_x_net = _zero_last(_mlp((3 if warm_start else 2) * n + family.n_params, n, hidden))
         self.learn_z_net = _zero_last(_mlp(2 * n + family.n_params, n, hidden)) if learn_z else None
         self.config = {"rho": self.rho, "K": self.K, "learn_z": bool(learn_z), "hidden": int(hidden),
-                       "inner_steps": self.inner_steps}
+                       "inner_steps": self.inner_steps, "warm_start": self.warm_start, "fixed_point": self.fixed_point}
+        self._x_prev: torch.Tensor | None = None
 
     def x_update(self, v: torch.Tensor, xi: torch.Tensor) -> torch.Tensor:
-        c = self.family.prox(v, self.rho, max_iter=self.inner_steps)
-        return c + self.learn_x_net(torch.cat([v, c - v, xi], dim=1))
+        if not self.warm_start:
+            c = self.family.prox(v, self.rho, max_iter=self.inner_steps)
+            return c + self.learn_x_net(torch.cat([v, c - v, xi], dim=1))
+        start = v if self._x_prev is None else self._x_prev
+        c = self.family.prox(v, self.rho, max_iter=self.inner_steps, x0=start)
+        d = c - start
+        out = self.learn_x_net(torch.cat([v, c - v, d, xi], dim=1))
+        self._x_prev = c + d * out if self.fixed_point else c + out
+        return self._x_prev
 
     def z_update(self, u: torch.Tensor, xi: torch.Tensor) -> torch.Tensor:
         p = self.family.project(u, xi)
         return self.family.project(u + self.learn_z_net(torch.cat([u, p - u, xi], dim=1)), xi)
 
     def forward(self, xi: torch.Tensor, K: int | None = None, *, trace: bool = False) -> ADMMResult:
+        self._x_prev = None  # a new run: the first inner steps start at v
         return admm(self.x_update, self.family.project, xi, self.rho, self.K if K is None else K,
                     n_vars=self.family.n_vars, z_update=self.z_update if self.learn_z_net is not None else None,
                     trace=trace)
@@ -139,7 +157,8 @@ def learned_admm_from_arrays(family, arrays: dict, config: dict) -> LearnedADMM:
         if key not in config:
             raise KeyError(f"learned ADMM: the model card's config lacks {key!r}")
     model = LearnedADMM(family, config["rho"], config["K"], learn_z=config["learn_z"], hidden=config["hidden"],
-                        inner_steps=config["inner_steps"]).double()
+                        inner_steps=config["inner_steps"], warm_start=config.get("warm_start", False),
+                        fixed_point=config.get("fixed_point", False)).double()
     model.load_state_dict({k: torch.as_tensor(np.asarray(v)) for k, v in arrays.items()}, strict=True)
     return model.eval()
 
