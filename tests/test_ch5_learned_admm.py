@@ -60,3 +60,26 @@ def test_predict_rejects_bad_parameters(model):
         model.predict(np.full((1, fam.n_params), 1.5))
     with pytest.raises(ValueError, match="must have shape"):
         model.predict(np.zeros(fam.n_params))
+
+
+def test_fixed_point_model_is_feasible_and_keeps_converging_past_its_trained_K():
+    from l2o_lib.torch.admm import learned_admm_from_arrays
+
+    name = "ch5_fixed_point_admm"
+    if name not in pretrained.available():
+        pytest.skip(f"{name} is not shipped in {pretrained.data_dir()}")
+    shipped = pretrained.load(name)
+    fam, c = shipped.problem, shipped.card
+    assert c.config["warm_start"] is True and c.config["fixed_point"] is True
+    xi = fam.sample(300, seed=20261206)  # fresh instances
+    ref = fam.solve(xi).require_ok()
+    z = shipped.predict(xi)
+    assert metrics.evaluate(fam, z, xi, ref, method=name).ineq_max <= c.targets["ineq_max"]
+    err_K = float(np.linalg.norm(z - ref.x, axis=1).mean())
+    assert err_K <= 1.5 * c.headline["mean_error_at_K"]
+    model = learned_admm_from_arrays(fam, pretrained.read_tensors(pretrained.data_dir() / c.file), c.config)
+    with torch.no_grad():
+        z4 = model(torch.tensor(xi), 4 * c.config["K"]).z.numpy()
+    err_4K = float(np.linalg.norm(z4 - ref.x, axis=1).mean())
+    assert err_4K <= c.targets["keeps_converging_error_ratio_4K_over_K"] * err_K, (err_4K, err_K)
+    assert err_4K <= 1.5 * c.headline["mean_error_at_4K"]
