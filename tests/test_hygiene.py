@@ -78,12 +78,22 @@ def test_chapter_has_the_book_arc(path):
     nb = nbformat.read(path, as_version=4)
     md = "\n".join(c.source for c in nb.cells if c.cell_type == "markdown")
     assert re.search(r"you will learn", md, re.I), f"{path.name}: 'you will learn' bullets"
+    # the landing page's chapter map reads this line from the first cell (scripts/run_chapters.py)
+    assert re.search(r"\*\*Prerequisites:?\*\*", nb.cells[0].source), f"{path.name}: cell 1 needs '**Prerequisites**: ...'"
     assert re.search(r"^#+ .*what goes wrong", md, re.I | re.M), f"{path.name}: a 'What goes wrong' section"
     exercises = re.findall(r"```\{exercise\}", md)
     solutions = re.findall(r"```\{solution\} (\S+)\n:class: dropdown", md)
     assert 2 <= len(exercises) <= 6, f"{path.name}: 2-4 exercises, found {len(exercises)}"
     assert len(solutions) == len(exercises), f"{path.name}: every exercise needs a hidden (dropdown) solution"
     assert re.search(r"\{cite", md), f"{path.name}: cite references from references.bib"
+
+
+@pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.name)
+def test_chapter_title_carries_its_number(path):
+    # the sidebar and the landing page's chapter map list titles: "N. Title" in every chapter, no other style
+    title = nbformat.read(path, as_version=4).cells[0].source.lstrip().splitlines()[0]
+    number = int(path.name[:2])
+    assert re.fullmatch(rf"# {number}\. [A-Z]\S.*", title), f"{path.name}: title must read '# {number}. ...', is {title!r}"
 
 
 def test_every_chapter_is_in_the_toc_and_every_toc_entry_exists():
