@@ -1,7 +1,9 @@
 """Chapter 7's shipped HUANets, loaded through the registry, on freshly sampled held-out instances.
 
-Asserted: what the issue asks that the shipped models meet (exact equalities, speed-up over Clarabel's solver
-time is checked in the chapter), and that the accuracy reproduces the figures on the model's card.
+Each card lists the issue's targets for its model (mean gap, max inequality and equality violation, speed-up over
+Clarabel's solver time); the shipped predictor (for the entropy: the layers followed by the Newton polish named on
+the card) must meet them on instances it has never seen. A speed target the card's own full-mode run did not meet
+is reported there and not asserted here.
 """
 
 from __future__ import annotations
@@ -15,18 +17,23 @@ from l2o_lib import metrics, pretrained  # noqa: E402
 
 
 @pytest.mark.parametrize("name", ["ch7_huanet_entropy", "ch7_huanet_qp"])
-def test_shipped_huanet_on_fresh_instances(name):
+def test_shipped_huanet_meets_its_targets_on_fresh_instances(name):
     model = pretrained.load(name)
-    f = model.problem
-    xi = f.sample(300, seed=90210)
+    f, head, targets = model.problem, model.card.headline, model.card.targets
+    xi = f.sample(1000, seed=90210)
     ref = f.solve(xi, progress=False).require_ok()
     x = model.predict(xi)
     r = metrics.evaluate(f, x, xi, ref, method=name)
-    head = model.card.headline
-    assert r.failed == 0 and r.eq_max <= 1e-12
-    assert r.gap_mean <= 2.0 * head["gap_mean_pct"] + 1e-9
-    assert r.ineq_max <= 3.0 * head["ineq_max"] + 1e-9
-    if name == "ch7_huanet_qp":
-        assert r.gap_mean <= model.card.targets["gap_mean_pct"]
+    assert r.failed == 0 and r.n == 1000
+    assert r.gap_mean <= targets["gap_mean_pct"], (r.gap_mean, targets)
+    assert r.eq_max <= targets["eq_max"], r.eq_max
+    if "ineq_max" in targets:
+        assert r.ineq_max <= targets["ineq_max"], r.ineq_max
+    # the card's accuracy reproduces on new instances (same order of magnitude)
+    assert r.gap_mean <= 3.0 * head["gap_mean_pct"] + 1e-7
+    if head["speedup_vs_clarabel_solver"] >= targets["speedup"]:
+        seconds = metrics.timeit(model.predict, xi, warmup=1, repeat=5) / len(xi)
+        speedup = float(np.mean(ref.solve_time)) / seconds
+        assert speedup >= targets["speedup"], f"{speedup:.1f}x Clarabel's solver time"
     with pytest.raises(ValueError, match="outside the domain"):
         model.predict(np.asarray(f.param_high)[None, :] + 1.0)

@@ -10,7 +10,16 @@ import jax.numpy as jnp  # noqa: E402
 
 from l2o_lib import metrics, problems  # noqa: E402
 from l2o_lib.jax.admm import make_admm  # noqa: E402
-from l2o_lib.jax.huanet import dual_net, init_params, load_predict, standard_form, unroll  # noqa: E402
+from l2o_lib.jax.huanet import (  # noqa: E402
+    dual_net,
+    init_params,
+    kkt_multipliers,
+    load_predict,
+    polish,
+    standard_form,
+    start_point,
+    unroll,
+)
 
 
 def test_param_qp_feasible_by_construction_and_solved():
@@ -50,10 +59,48 @@ def test_vanilla_admm_matches_clarabel(name):
     assert r.gap_mean < 1e-4 and r.ineq_max < 1e-6 and r.eq_max < 1e-12
 
 
+@pytest.mark.parametrize("name", ["entropy", "param_qp"])
+def test_polish_from_start_point_matches_clarabel(name):
+    """Eight Newton steps from x⁰ solve these small problems; x⁰ itself satisfies A x = b."""
+    f, xi = problems.get(name), problems.get(name).sample(40, seed=11)
+    sf = standard_form(f)
+    x0 = np.asarray(start_point(jnp.asarray(xi), sf))
+    assert np.abs(f.eq_residual(x0, xi)).max() < 1e-12
+    ref = f.solve(xi, progress=False).require_ok()
+    x, xs = polish(jnp.asarray(x0), jnp.asarray(xi), f, sf, 8)
+    assert xs.shape == (8, 40, f.n_vars)
+    r = metrics.evaluate(f, np.asarray(x), xi, ref)
+    assert r.failed == 0 and r.gap_mean < 1e-4 and r.ineq_max < 1e-9 and r.eq_max < 1e-12
+
+
+def test_polish_one_step_exact_for_qp_with_the_right_active_set():
+    """From x* and its multipliers the active set is right, and one Newton step on a QP stays at x*."""
+    f = problems.get("param_qp")
+    xi = f.sample(20, seed=12)
+    ref = f.solve(xi, progress=False).require_ok()
+    sf = standard_form(f)
+    mu = np.asarray(kkt_multipliers(jnp.asarray(ref.x), jnp.asarray(xi), f, sf))
+    active = f.ineq_residual(ref.x, xi) > -1e-7
+    assert np.all(mu[active] > -1e-6) and np.all(np.abs(mu[~active]) < 1e-5)   # μ* ≥ 0, zero where inactive
+    x = np.asarray(polish(jnp.asarray(ref.x), jnp.asarray(xi), f, sf, 1)[0])
+    assert np.abs(x - ref.x).max() < 1e-6
+
+
+def test_admm_trace_shape_and_last_iterate():
+    f = problems.get("entropy")
+    xi = jnp.asarray(f.sample(3, seed=2))
+    x, xs = make_admm(f, 7, trace=True)(xi)
+    assert xs.shape == (8, 3, f.n_vars) and np.allclose(np.asarray(xs[-1]), np.asarray(x))
+    assert np.allclose(np.asarray(xs[0]), 1.0 / f.n_vars)
+
+
 def test_bad_input():
     with pytest.raises(KeyError, match="no standard form"):
         standard_form(problems.get("dc3_qp"))
     with pytest.raises(ValueError, match="iters"):
         make_admm(problems.get("entropy"), 0)
+    f = problems.get("entropy")
+    with pytest.raises(ValueError, match="steps"):
+        polish(jnp.ones((1, 10)) / 10, jnp.asarray(f.sample(1, seed=0)), f, standard_form(f), 0)
     with pytest.raises(KeyError, match="expected arrays"):
         load_predict(problems.get("entropy"), {"W1": np.zeros((1, 2, 2))}, {})

@@ -16,15 +16,16 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from l2o_lib.jax.huanet import standard_form
+from l2o_lib.jax.huanet import fraction_to_boundary, rhs, standard_form
 
 jax.config.update("jax_enable_x64", True)
 
 
-def make_admm(family: Any, iters: int, rho: float = 1.0, newton_steps: int = 8):
+def make_admm(family: Any, iters: int, rho: float = 1.0, newton_steps: int = 8, *, trace: bool = False):
     """A jitted batched ``admm(ξ) -> (x, history)`` for ``family`` (entropy or param_qp).
 
-    ``history`` holds, per iteration, the mean primal residual ‖s − w‖∞ and the mean inequality violation.
+    ``history`` holds, per iteration, the mean primal residual ‖s − w‖∞ and the mean inequality violation;
+    with ``trace=True`` it is instead every iterate x^k, shape ``(iters + 1, batch, n)`` with x⁰ first.
     """
     if isinstance(iters, bool) or not isinstance(iters, int) or iters < 1:
         raise ValueError(f"make_admm: iters must be a positive integer, got {iters!r}")
@@ -54,16 +55,13 @@ def make_admm(family: Any, iters: int, rho: float = 1.0, newton_steps: int = 8):
                 bottom = jnp.concatenate([jnp.ones((x.shape[0], 1, n)), jnp.zeros((x.shape[0], 1, 1))], axis=2)
                 rhs = jnp.concatenate([-g, 1.0 - x.sum(axis=1, keepdims=True)], axis=1)
                 dx = jnp.linalg.solve(jnp.concatenate([top, bottom], axis=1), rhs[..., None])[:, :n, 0]
-                ratio = jnp.where(dx < 0, -x / jnp.where(dx < 0, dx, -1.0), jnp.inf)
-                alpha = jnp.minimum(1.0, 0.99 * ratio.min(axis=1, keepdims=True))
-                return x + alpha * dx, None
+                return x + fraction_to_boundary(x, dx) * dx, None
 
             return jax.lax.scan(newton, x, None, length=newton_steps)[0]
 
     @jax.jit
     def admm(xi):
-        b = jnp.asarray(sf["b0"]) + xi @ jnp.asarray(sf["B"])
-        d = jnp.asarray(sf["d0"]) + xi @ jnp.asarray(sf["D"])
+        b, d = rhs(xi, sf)
         x0 = jnp.full((xi.shape[0], n), 1.0 / n)
         s0 = d - x0 @ C.T
         w0, u0 = jnp.maximum(s0, 0.0), jnp.zeros_like(s0)
@@ -74,10 +72,11 @@ def make_admm(family: Any, iters: int, rho: float = 1.0, newton_steps: int = 8):
             s = d - x @ C.T
             w_new = jnp.maximum(s + u, 0.0)
             u = u + s - w_new
-            hist = (jnp.abs(s - w_new).max(axis=1).mean(), jnp.maximum(-s, 0.0).max(axis=1).mean())
-            return (x, w_new, u), hist
+            if trace:
+                return (x, w_new, u), x
+            return (x, w_new, u), (jnp.abs(s - w_new).max(axis=1).mean(), jnp.maximum(-s, 0.0).max(axis=1).mean())
 
         (x, _, _), hist = jax.lax.scan(step, (x0, w0, u0), None, length=iters)
-        return x, hist
+        return x, (jnp.concatenate([x0[None], hist]) if trace else hist)
 
     return admm
