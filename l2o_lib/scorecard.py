@@ -174,13 +174,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--json", type=Path, default=Path("scorecard.json"), help="JSON output (default scorecard.json)")
     ap.add_argument("--time-ref", type=int, default=50, help="instances on which the reference is re-timed")
     ap.add_argument("--cache-dir", type=Path, default=None, help=f"reference cache (default ${CACHE_ENV} or ~/.cache)")
+    ap.add_argument("--threads", type=int, default=1,
+                    help="torch CPU threads (default 1: the models are small, and on a shared 2-core machine two "
+                         "threads contend and slow them by orders of magnitude; recorded in the JSON)")
     ap.add_argument("--list", action="store_true", help="list the registered models and exit")
     args = ap.parse_args(argv)
+    if args.threads < 1:
+        ap.error(f"--threads must be at least 1, got {args.threads}")
     if args.list:
         for name in pretrained.available():
             c = pretrained.card(name)
             print(f"{name}: {c.family} ({c.chapter}) — {c.description}")
         return 0
+    try:
+        import torch
+
+        torch.set_num_threads(args.threads)
+    except ImportError:
+        pass
     try:
         entries = run(args.only, args.n, args.seed, time_ref=args.time_ref, folder=args.cache_dir)
     except (KeyError, ValueError) as exc:
