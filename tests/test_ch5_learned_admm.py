@@ -3,6 +3,7 @@ more accurate at its trained K than classical ADMM at the same K."""
 
 import numpy as np
 import pytest
+from shipped import fresh_instances, load_or_skip
 
 from l2o_lib import metrics, pretrained
 
@@ -12,16 +13,12 @@ NAME = "ch5_learned_admm"
 
 @pytest.fixture(scope="module")
 def model():
-    if NAME not in pretrained.available():
-        pytest.skip(f"{NAME} is not shipped in {pretrained.data_dir()}")
-    return pretrained.load(NAME)
+    return load_or_skip(NAME)
 
 
 @pytest.fixture(scope="module")
 def fresh(model):
-    fam = model.problem
-    xi = fam.sample(300, seed=20261205)  # not a seed the chapter trains or tests on
-    return xi, fam.solve(xi).require_ok()
+    return fresh_instances(model, 300, seed=20261205)  # not a seed the chapter trains or tests on
 
 
 def test_card_names_its_loader_config_and_targets(model):

@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+from shipped import fresh_instances, load_or_skip
 
 from l2o_lib import metrics, pretrained
 
@@ -11,16 +12,12 @@ NAME = "ch6_leaf"
 
 @pytest.fixture(scope="module")
 def model():
-    if NAME not in pretrained.available():
-        pytest.skip(f"{NAME} is not shipped in {pretrained.data_dir()}")
-    return pretrained.load(NAME)
+    return load_or_skip(NAME)
 
 
 @pytest.fixture(scope="module")
 def fresh(model):
-    fam = model.problem
-    xi = fam.sample(200, seed=20261128)  # not a seed the chapter trains or tests on
-    return xi, fam.solve(xi).require_ok()
+    return fresh_instances(model, 200, seed=20261128)  # not a seed the chapter trains or tests on
 
 
 def _check_against(row, figures, target):

@@ -1,0 +1,24 @@
+"""Helpers the shipped-model tests share: load a registered model (skip when it is not shipped), and draw and
+solve fresh held-out instances for it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pytest
+
+from l2o_lib import pretrained
+
+
+def load_or_skip(name: str) -> Any:
+    """The registered model ``name``; the test is skipped when data/ does not ship it."""
+    if name not in pretrained.available():
+        pytest.skip(f"{name} is not shipped in {pretrained.data_dir()}")
+    return pretrained.load(name)
+
+
+def fresh_instances(model: Any, n: int, seed: int) -> tuple[np.ndarray, Any]:
+    """``n`` instances of the model's problem drawn with ``seed`` (pick one its chapter never used), solved."""
+    xi = model.problem.sample(n, seed=seed)
+    return xi, model.problem.solve(xi).require_ok()
