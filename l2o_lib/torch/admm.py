@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from l2o_lib.torch.nets import MLP
+
 Update = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 
@@ -141,8 +143,8 @@ class LearnedADMM(torch.nn.Module):
 
 
 def _mlp(n_in: int, n_out: int, hidden: int) -> torch.nn.Sequential:
-    return torch.nn.Sequential(torch.nn.Linear(n_in, hidden), torch.nn.SiLU(), torch.nn.Linear(hidden, hidden),
-                               torch.nn.SiLU(), torch.nn.Linear(hidden, n_out))
+    # the Sequential inside nets.MLP, so the state-dict keys stay "learn_x_net.0.weight", ... as in the shipped files
+    return MLP(n_in, n_out, (hidden, hidden), activation="silu").net
 
 
 def _zero_last(net: torch.nn.Sequential) -> torch.nn.Sequential:
