@@ -7,7 +7,9 @@ quadratic ½‖Az‖² and an affine term. The gradient is written out by hand (
 forward and one backward sweep, differentiable by autograd so that training can match gradients.
 
 MEL-ADMM is :func:`l2o_lib.torch.admm.admm` (the loop Chapter 5 unrolls) with the x-update
-:func:`mel_update`, v ↦ v − ∇M_θ(v)/ρ; :func:`admm_predictor` wraps a run as a batched ξ ↦ x predictor.
+:func:`mel_update`, v ↦ v − ∇M_θ(v)/ρ; :func:`schedule_predictor` wraps a run, possibly in stages with different
+x-updates and ρ (an envelope learned per ρ), as a batched ξ ↦ x predictor; :func:`admm_predictor` is its
+one-stage form (optionally followed by exact-prox iterations).
 """
 
 from __future__ import annotations
@@ -29,11 +31,23 @@ def _d_half_softplus_sq(a: torch.Tensor) -> torch.Tensor:
     return F.softplus(a) * torch.sigmoid(a)
 
 
-#: first-layer activations (value, derivative); both convex and nondecreasing. ½softplus² has a smoothed
+def _ramp(a: torch.Tensor) -> torch.Tensor:
+    c = a.clamp(0.0, 1.0)
+    return 0.5 * c * c + F.relu(a - 1.0)
+
+
+def _d_ramp(a: torch.Tensor) -> torch.Tensor:
+    return a.clamp(0.0, 1.0)
+
+
+#: first-layer activations (value, derivative); all convex and nondecreasing. ½softplus² has a smoothed
 #: ramp as derivative, so sums of them make the piecewise-linear gradients that envelopes of ℓ1 terms have.
+#: "ramp" (½a² on [0, 1], linear beyond, 0 below) has the saturating ramp clip(a, 0, 1) as derivative: the shape
+#: of one coordinate of an ℓ1 subgradient, −1 … 1 across a dead zone, so its gradients are exactly piecewise affine.
 FIRST_ACTIVATIONS: dict[str, tuple[Callable[[torch.Tensor], torch.Tensor], Callable[[torch.Tensor], torch.Tensor]]] = {
     "softplus": (F.softplus, torch.sigmoid),
     "softplus2": (_half_softplus_sq, _d_half_softplus_sq),
+    "ramp": (_ramp, _d_ramp),
 }
 
 
@@ -108,6 +122,37 @@ class ICNN(nn.Module):
         return value, g + (z @ self.A.T) @ self.A + self.w
 
 
+def init_l1_quadratic(net: ICNN, Q: np.ndarray, p: np.ndarray, lam: float, rho: float, *, rest: float = 1e-3) -> ICNN:
+    """Start a one-hidden-layer "ramp" ICNN at the separable approximation of M_{1/ρ}f, f = ½xᵀQx + pᵀx + λ‖x‖₁.
+
+    The prox satisfies x = B⁻¹(ρv − p − λs) with B = Q + ρI and s ∈ ∂‖x‖₁, so
+    ∇M(v) = ρ(v − x) = (ρI − ρ²B⁻¹)v + ρB⁻¹p + ρλB⁻¹s(v). Treating B⁻¹ as diagonal in the equation for s gives
+    s_i = 2 clip(a_i, 0, 1) − 1 with a_i = (w_i + τ_i)/(2τ_i), w = B⁻¹(ρv − p), τ_i = λ(B⁻¹)_ii: the derivative of
+    the ramp activation. The quadratic skip ½‖Az‖² takes ρI − ρ²B⁻¹, the linear term ρB⁻¹(p − λ1), unit i
+    (i < n) takes a_i with output weight 4λτ_i, the remaining units keep their random input weights and start
+    with output weight ``rest``. Exact when Q is diagonal; otherwise training learns the coupling. In place.
+    """
+    Q, p = np.asarray(Q, dtype=float), np.asarray(p, dtype=float)
+    n = net.n_in
+    if net.first != "ramp" or len(net.hidden) != 1 or net.hidden[0] < n or net.rank != n or not net.convex:
+        raise ValueError(f"init_l1_quadratic: needs a convex ICNN with one hidden layer of ≥ {n} 'ramp' units and "
+                         f"full rank, got hidden={net.hidden}, first={net.first!r}, rank={net.rank}")
+    if Q.shape != (n, n) or p.shape != (n,) or not lam > 0 or not rho > 0:
+        raise ValueError(f"init_l1_quadratic: need Q ({n}, {n}), p ({n},), lam > 0, rho > 0")
+    B_inv = np.linalg.inv(Q + rho * np.eye(n))
+    tau = lam * np.diag(B_inv)
+    u = np.full(net.hidden[0], float(rest))
+    u[:n] = 4 * lam * tau
+    as_t = lambda a: torch.as_tensor(a, dtype=net.A.dtype)  # noqa: E731
+    with torch.no_grad():
+        net.A.copy_(as_t(np.linalg.cholesky(rho * np.eye(n) - rho**2 * B_inv).T))
+        net.w.copy_(as_t(rho * B_inv @ (p - lam * np.ones(n))))
+        net.W[0].weight[:n] = as_t(rho * B_inv / (2 * tau[:, None]))
+        net.W[0].bias[:n] = as_t((tau - B_inv @ p) / (2 * tau))
+        net.u_raw.copy_(as_t(u + np.log(-np.expm1(-u))))  # softplus⁻¹, so that softplus(û) = u
+    return net
+
+
 def n_parameters(module: nn.Module) -> int:
     """Number of trainable scalars."""
     return int(sum(p.numel() for p in module.parameters() if p.requires_grad))
@@ -143,36 +188,67 @@ def from_config(config: dict[str, Any], arrays: dict[str, np.ndarray] | None = N
     return model.eval()
 
 
+def schedule_predictor(stages: Sequence[tuple[Callable[[torch.Tensor, torch.Tensor], torch.Tensor], float, int]],
+                       family: Any, *, dtype: torch.dtype = torch.float64) -> Callable[[np.ndarray], np.ndarray]:
+    """Batched ξ ↦ z of ADMM on ``family`` from zero, run in stages ``[(x_update, ρ, iters), ...]``, no gradients.
+
+    Each stage continues from the previous stage's (z, y) with its own x-update and penalty ρ (y is the unscaled
+    dual, so it carries over unchanged when ρ changes). z is a projection onto C(ξ) (``family.project``) in every
+    stage, so the answer is feasible.
+    """
+    from l2o_lib.torch.admm import admm
+
+    stages = [(update, float(rho), int(iters)) for update, rho, iters in stages]
+    if not stages:
+        raise ValueError("schedule_predictor: need at least one stage")
+
+    def predict(xi: np.ndarray) -> np.ndarray:
+        xi_t = torch.as_tensor(np.asarray(xi), dtype=dtype)
+        z = y = None
+        with torch.no_grad():
+            for update, rho, iters in stages:
+                res = admm(update, family.project, xi_t, rho, iters, z0=z, y0=y)
+                z, y = res.z, res.y
+        return z.numpy().astype(float)
+
+    return predict
+
+
 def admm_predictor(x_update: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], family: Any, rho: float, iters: int,
                    *, polish: int = 0, dtype: torch.dtype = torch.float64) -> Callable[[np.ndarray], np.ndarray]:
     """Batched ξ ↦ z^K of ADMM on ``family`` from zero with the given x-update (no gradients kept).
 
     ``polish`` > 0 continues from (z^K, y^K) with that many iterations of ADMM with the exact prox
     (``family.prox``): the learned steps do the bulk of the work, the exact ones remove their bias.
-    z is a projection onto C(ξ) (``family.project``) either way, so the answer is feasible.
+    One- or two-stage :func:`schedule_predictor`.
     """
-    from l2o_lib.torch.admm import admm
-
     def exact(v: torch.Tensor, xi: torch.Tensor) -> torch.Tensor:
         return family.prox(v, rho)
 
-    def predict(xi: np.ndarray) -> np.ndarray:
-        xi_t = torch.as_tensor(np.asarray(xi), dtype=dtype)
-        with torch.no_grad():
-            res = admm(x_update, family.project, xi_t, rho, iters)
-            if polish:
-                res = admm(exact, family.project, xi_t, rho, polish, z0=res.z, y0=res.y)
-        return res.z.numpy().astype(float)
-
-    return predict
+    stages = [(x_update, rho, iters)] + ([(exact, rho, polish)] if polish else [])
+    return schedule_predictor(stages, family, dtype=dtype)
 
 
 def load_leaf(family: Any, arrays: dict[str, np.ndarray], config: dict[str, Any]) -> Callable[[np.ndarray], np.ndarray]:
-    """Pretrained-registry loader: the ICNN envelope inside MEL-ADMM on ``family`` (needs ``project`` and ``prox``).
+    """Pretrained-registry loader: ICNN envelopes of f inside MEL-ADMM on ``family`` (needs ``project`` and ``prox``).
 
-    ``config["iters"]`` MEL-ADMM iterations from zero, then ``config.get("polish", 0)`` iterations of ADMM
-    with the exact prox from where MEL-ADMM stopped (:func:`admm_predictor`).
+    Either one envelope (``config`` has ``hidden``, ``rho``, ``iters`` and optionally ``polish``: that many
+    exact-prox iterations after the learned ones), or ``config["stages"]``, a list of such dicts (``hidden``,
+    ``first``, ``rho``, ``iters``) whose weights are stored under the prefix ``stage{i}.``: MEL-ADMM runs
+    each stage in turn from where the previous one stopped (:func:`schedule_predictor`). Arrays under other
+    prefixes (e.g. ``generic.``) are not used by the loader.
     """
+    if "stages" in config:
+        stages = []
+        for i, stage in enumerate(config["stages"]):
+            for key in ("hidden", "rho", "iters"):
+                if key not in stage:
+                    raise KeyError(f"load_leaf: stage {i} of the model card's config lacks {key!r}")
+            prefix = f"stage{i}."
+            own = {k[len(prefix):]: v for k, v in arrays.items() if k.startswith(prefix)}
+            model = from_config({"n_in": family.n_vars, "dtype": config.get("dtype", "float64"), **stage}, own)
+            stages.append((mel_update(model, float(stage["rho"])), float(stage["rho"]), int(stage["iters"])))
+        return schedule_predictor(stages, family, dtype=next(model.parameters()).dtype)
     for key in ("hidden", "rho", "iters"):
         if key not in config:
             raise KeyError(f"load_leaf: the model card's config lacks {key!r}")
