@@ -1,8 +1,8 @@
 """Chapter 7's shipped HUANets, loaded through the registry, on freshly sampled held-out instances.
 
 Each card lists the issue's targets for its model (mean gap, max inequality and equality violation, speed-up over
-Clarabel's solver time); the shipped predictor (for the entropy: the layers followed by the Newton polish named on
-the card) must meet them on instances it has never seen. Speed is not asserted here (a timed test only measures
+Clarabel's solver time); the shipped predictor, the HUANet layers alone with nothing after them, must meet them on
+instances it has never seen. Speed is not asserted here (a timed test only measures
 the machine's load): the card records the full-mode run's speed-up, and `python -m l2o_lib.scorecard` re-measures it.
 """
 

@@ -11,11 +11,14 @@ import jax.numpy as jnp  # noqa: E402
 from l2o_lib import metrics, problems  # noqa: E402
 from l2o_lib.jax.admm import make_admm  # noqa: E402
 from l2o_lib.jax.huanet import (  # noqa: E402
-    dual_net,
     init_params,
     kkt_multipliers,
+    kkt_residuals,
     load_predict,
+    newton_direction,
+    objective_grad,
     polish,
+    spd_solve,
     standard_form,
     start_point,
     unroll,
@@ -40,13 +43,54 @@ def test_param_qp_feasible_by_construction_and_solved():
 def test_unroll_keeps_equalities_exact(name):
     f = problems.get(name)
     params = init_params(jax.random.PRNGKey(0), f, layers=4, hidden=16)
+    params = {k: v + 0.3 * jax.random.normal(jax.random.PRNGKey(1), v.shape) for k, v in params.items()}  # not ADMM
     xi = f.sample(64, seed=1)
-    x, xs, ss = unroll(params, jnp.asarray(xi), f, standard_form(f))
-    assert xs.shape == (4, 64, f.n_vars) and ss.shape == (4, 64, f.n_ineq)
+    x, xs, ss, vs = unroll(params, jnp.asarray(xi), f, standard_form(f))
+    assert xs.shape == (4, 64, f.n_vars) and ss.shape == vs.shape == (4, 64, f.n_ineq)
     assert np.abs(np.asarray(f.eq_residual(np.asarray(x), xi))).max() < 1e-12
     assert np.all(np.isfinite(np.asarray(f.objective(np.asarray(x), xi))))
-    lam, mu = dual_net(params, jnp.asarray(xi), x, f.n_eq)
-    assert lam.shape == (64, f.n_eq) and bool(jnp.all(mu >= 0))
+    assert bool(jnp.all(vs <= 1e-12))   # μ = −v ≥ 0 (to rounding): ADMM's dual estimate is dual feasible at every layer
+    r = kkt_residuals(xs, ss, vs, standard_form(f))
+    assert set(r) == {"stationarity", "slack", "complementarity"} and r["slack"].shape == (4, 64)
+
+
+@pytest.mark.parametrize("name", ["entropy", "param_qp"])
+def test_untrained_huanet_is_vanilla_admm(name):
+    """With the MLP's output weights at zero, α = 1 and no relaxation, the layers are ADMM with one Newton step."""
+    f = problems.get(name)
+    xi = jnp.asarray(f.sample(30, seed=4))
+    rho = 3.0 if name == "entropy" else 0.1
+    x_h = unroll(init_params(jax.random.PRNGKey(0), f, 12, rho=rho), xi, f, standard_form(f))[0]
+    x_a = make_admm(f, 12, rho, newton_steps=1)(xi)[0]
+    assert np.abs(np.asarray(x_h - x_a)).max() < 1e-12
+
+
+@pytest.mark.parametrize("name", ["entropy", "param_qp"])
+def test_newton_direction_solves_the_dense_kkt_system(name):
+    f = problems.get(name)
+    sf = standard_form(f)
+    xi = jnp.asarray(f.sample(8, seed=6))
+    x = start_point(xi, sf) + (0.02 * jax.random.uniform(jax.random.PRNGKey(2), (8, f.n_vars)) if name == "entropy" else 0.3)
+    x = x / x.sum(1, keepdims=True) if name == "entropy" else x
+    rho = jnp.linspace(0.2, 5.0, 8)[:, None]                       # one penalty per instance
+    g = objective_grad(x, sf) + jnp.sin(jnp.arange(f.n_vars))[None, :]
+    b = jnp.asarray(np.asarray(sf["b0"]) + np.asarray(xi) @ np.asarray(sf["B"]))
+    dx = np.asarray(newton_direction(x, g, b, rho, sf))
+    A, C = np.asarray(sf["A"]), np.asarray(sf["C"])
+    for i in range(8):
+        hess = np.diag(1 / np.asarray(x[i])) if name == "entropy" else np.asarray(sf["Q"])
+        H = hess + float(rho[i, 0]) * C.T @ C
+        K = np.block([[H, A.T], [A, np.zeros((A.shape[0], A.shape[0]))]])
+        want = np.linalg.solve(K, np.concatenate([-np.asarray(g[i]), np.asarray(b[i]) - A @ np.asarray(x[i])]))
+        assert np.abs(dx[i] - want[: f.n_vars]).max() < 1e-9 * max(1.0, np.abs(want).max())
+
+
+def test_spd_solve_matches_numpy():
+    rng = np.random.default_rng(0)
+    M = rng.standard_normal((50, 5, 5))
+    S = M @ np.swapaxes(M, 1, 2) + 0.1 * np.eye(5)
+    R = rng.standard_normal((50, 5, 3))
+    assert np.abs(np.asarray(spd_solve(jnp.asarray(S), jnp.asarray(R))) - np.linalg.solve(S, R)).max() < 1e-9
 
 
 @pytest.mark.parametrize("name", ["entropy", "param_qp"])
@@ -99,8 +143,22 @@ def test_bad_input():
         standard_form(problems.get("dc3_qp"))
     with pytest.raises(ValueError, match="iters"):
         make_admm(problems.get("entropy"), 0)
+    with pytest.raises(ValueError, match="newton_steps"):
+        make_admm(problems.get("entropy"), 5, newton_steps=0)
+    with pytest.raises(ValueError, match="layers"):
+        init_params(jax.random.PRNGKey(0), problems.get("entropy"), 0)
     f = problems.get("entropy")
     with pytest.raises(ValueError, match="steps"):
         polish(jnp.ones((1, 10)) / 10, jnp.asarray(f.sample(1, seed=0)), f, standard_form(f), 0)
     with pytest.raises(KeyError, match="expected arrays"):
         load_predict(problems.get("entropy"), {"W1": np.zeros((1, 2, 2))}, {})
+
+
+def test_admm_penalty_is_an_argument_of_the_compiled_call():
+    f = problems.get("entropy")
+    xi = jnp.asarray(f.sample(16, seed=8))
+    one_compile = make_admm(f, 10)
+    assert np.abs(np.asarray(one_compile(xi, 4.0)[0] - make_admm(f, 10, 4.0)(xi)[0])).max() == 0.0
+    assert np.abs(np.asarray(one_compile(xi, 4.0)[0] - one_compile(xi, 1.0)[0])).max() > 1e-6
+    with pytest.raises(ValueError, match="rho"):
+        one_compile(xi, 0.0)

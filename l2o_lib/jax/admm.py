@@ -3,9 +3,10 @@
     (x, s)^{k+1} = argmin f(x) + ρ/2 ‖s − w^k + u^k‖²  s.t. A x = b, C x + s = d
     w^{k+1} = max(0, s^{k+1} + u^k),   u^{k+1} = u^k + s^{k+1} − w^{k+1}      (u = v/ρ)
 
-The primal step is exact and cheap: for a QP it is one linear solve with a KKT matrix factorized once
-(its inverse is precomputed: the system is tiny and the same for every instance and iteration); for the
-entropy it is a few equality-constrained Newton steps, warm-started from the previous iterate.
+The primal step is done efficiently, with the same Newton step HUANet's layers use
+(:func:`l2o_lib.jax.huanet.newton_direction`): for a QP one step is exact; for the entropy ``newton_steps``
+steps, warm-started from the previous iterate and taken in log space (x ← softmax(log x + dx/x), which
+keeps x > 0 and 1ᵀx = 1).
 """
 
 from __future__ import annotations
@@ -14,61 +15,45 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 
-from l2o_lib.jax.huanet import fraction_to_boundary, rhs, standard_form
+from l2o_lib.jax.huanet import feasibility_layer, newton_direction, objective_grad, rhs, standard_form, start_point
 
 jax.config.update("jax_enable_x64", True)
 
 
-def make_admm(family: Any, iters: int, rho: float = 1.0, newton_steps: int = 8, *, trace: bool = False):
-    """A jitted batched ``admm(ξ) -> (x, history)`` for ``family`` (entropy or param_qp).
+def make_admm(family: Any, iters: int, rho: float = 1.0, newton_steps: int = 1, *, trace: bool = False):
+    """A batched ``admm(ξ, rho=rho) -> (x, history)`` for ``family`` (entropy or param_qp), compiled once.
 
-    ``history`` holds, per iteration, the mean primal residual ‖s − w‖∞ and the mean inequality violation;
-    with ``trace=True`` it is instead every iterate x^k, shape ``(iters + 1, batch, n)`` with x⁰ first.
+    ρ is an argument of the compiled function, not a constant: one ``make_admm`` serves every penalty
+    (``admm(xi, 4.0)``) without compiling again. ``history`` holds, per iteration, the mean primal residual
+    ‖s − w‖∞ and the mean inequality violation; with ``trace=True`` it is instead every iterate x^k, shape
+    ``(iters + 1, batch, n)`` with x⁰ first.
     """
-    if isinstance(iters, bool) or not isinstance(iters, int) or iters < 1:
-        raise ValueError(f"make_admm: iters must be a positive integer, got {iters!r}")
+    for label, v in (("iters", iters), ("newton_steps", newton_steps)):
+        if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+            raise ValueError(f"make_admm: {label} must be a positive integer, got {v!r}")
     if not rho > 0:
         raise ValueError(f"make_admm: rho must be positive, got {rho!r}")
+    default_rho = float(rho)
     sf = standard_form(family)
-    A, C = jnp.asarray(sf["A"]), jnp.asarray(sf["C"])
-    n, me = A.shape[1], A.shape[0]
+    C = jnp.asarray(sf["C"])
+    steps = 1 if sf["kind"] == "affine" else newton_steps      # a QP's subproblem is solved by one step
 
-    if sf["kind"] == "affine":
-        Q, p = np.asarray(family.Q), np.asarray(family.p)
-        K = np.block([[Q + rho * sf["C"].T @ sf["C"], sf["A"].T], [sf["A"], np.zeros((me, me))]])
-        Kinv = jnp.asarray(np.linalg.inv(K))
-
-        def primal(x, t, b):
-            rhs = jnp.concatenate([-jnp.asarray(p) + rho * t @ C, b], axis=1)
-            return (rhs @ Kinv.T)[:, :n]
-    else:
-        CtC = rho * C.T @ C
-
-        def primal(x, t, b):
-            def newton(x, _):
-                g = jnp.log(x) + 1.0 + rho * (x @ C.T - t) @ C
-                H = jax.vmap(jnp.diag)(1.0 / x) + CtC
-                ones = jnp.ones((x.shape[0], n, 1))
-                top = jnp.concatenate([H, ones], axis=2)
-                bottom = jnp.concatenate([jnp.ones((x.shape[0], 1, n)), jnp.zeros((x.shape[0], 1, 1))], axis=2)
-                rhs = jnp.concatenate([-g, 1.0 - x.sum(axis=1, keepdims=True)], axis=1)
-                dx = jnp.linalg.solve(jnp.concatenate([top, bottom], axis=1), rhs[..., None])[:, :n, 0]
-                return x + fraction_to_boundary(x, dx) * dx, None
-
-            return jax.lax.scan(newton, x, None, length=newton_steps)[0]
+    def primal(x, t, b, rho):
+        for _ in range(steps):
+            dx = newton_direction(x, objective_grad(x, sf) + rho * (x @ C.T - t) @ C, b, rho, sf)
+            x = feasibility_layer(jnp.log(x) + dx / x if sf["kind"] == "simplex" else x + dx, b, sf, sf["kind"])
+        return x
 
     @jax.jit
-    def admm(xi):
+    def run(xi, rho):
         b, d = rhs(xi, sf)
-        x0 = jnp.full((xi.shape[0], n), 1.0 / n)
-        s0 = d - x0 @ C.T
-        w0, u0 = jnp.maximum(s0, 0.0), jnp.zeros_like(s0)
+        x0 = start_point(xi, sf)
+        w0 = jnp.maximum(d - x0 @ C.T, 0.0)
 
         def step(carry, _):
             x, w, u = carry
-            x = primal(x, d - w + u, b)
+            x = primal(x, d - w + u, b, rho)
             s = d - x @ C.T
             w_new = jnp.maximum(s + u, 0.0)
             u = u + s - w_new
@@ -76,7 +61,12 @@ def make_admm(family: Any, iters: int, rho: float = 1.0, newton_steps: int = 8, 
                 return (x, w_new, u), x
             return (x, w_new, u), (jnp.abs(s - w_new).max(axis=1).mean(), jnp.maximum(-s, 0.0).max(axis=1).mean())
 
-        (x, _, _), hist = jax.lax.scan(step, (x0, w0, u0), None, length=iters)
+        (x, _, _), hist = jax.lax.scan(step, (x0, w0, jnp.zeros_like(w0)), None, length=iters)
         return x, (jnp.concatenate([x0[None], hist]) if trace else hist)
+
+    def admm(xi, rho: float = default_rho):
+        if not rho > 0:
+            raise ValueError(f"admm: rho must be positive, got {rho!r}")
+        return run(xi, jnp.asarray(rho, dtype=jnp.float64))
 
     return admm
