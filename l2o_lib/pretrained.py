@@ -19,6 +19,7 @@ import hashlib
 import importlib
 import json
 import os
+import warnings
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -150,7 +151,14 @@ def load(name: str, *, verify: bool = True) -> Pretrained:
 def _checked_predict(family: ProblemFamily, fn: Callable, name: str) -> Callable[[np.ndarray], np.ndarray]:
     def predict(xi: np.ndarray, *, check_domain: bool = True) -> np.ndarray:
         xi = np.asarray(family.check_params(xi, check_domain=check_domain, where=f"{name}.predict"), dtype=float)
-        return np.asarray(fn(xi), dtype=float)
+        x = np.asarray(fn(xi), dtype=float)
+        bad = np.flatnonzero(~np.isfinite(x).all(axis=1))
+        if bad.size:  # returned as computed (NaN marks the rows), but never silently
+            warnings.warn(f"{name}.predict: {bad.size} of {len(x)} predictions are not finite (rows "
+                          f"{', '.join(map(str, bad[:5]))}{', ...' if bad.size > 5 else ''}): the model diverged there"
+                          + ("" if check_domain else "; ξ was not checked against the domain (check_domain=False)"),
+                          RuntimeWarning, stacklevel=2)
+        return x
 
     predict.__doc__ = f"Batched prediction of {name}: ξ (batch, {family.n_params}) -> x (batch, {family.n_vars})."
     return predict

@@ -33,3 +33,13 @@ def test_shipped_huanet_meets_its_targets_on_fresh_instances(name):
     assert r.gap_mean <= 3.0 * head["gap_mean_pct"] + 1e-7
     with pytest.raises(ValueError, match="outside the domain"):
         model.predict(np.asarray(f.param_high)[None, :] + 1.0)
+
+
+def test_shipped_huanet_diverging_out_of_domain_is_reported_not_silent():
+    """Tighter inequalities than in training (check_domain=False): some outputs are NaN, and predict says so."""
+    model = pretrained.load("ch7_huanet_entropy")
+    f = model.problem
+    xi = f.sample(300, seed=7002) - 0.05 * (f.param_high - f.param_low)
+    with pytest.warns(RuntimeWarning, match=r"predictions are not finite .*check_domain=False"):
+        x = model.predict(xi, check_domain=False)
+    assert x.shape == (300, f.n_vars) and 0 < int((~np.isfinite(x).all(axis=1)).sum()) < 300
