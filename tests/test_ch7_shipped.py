@@ -8,6 +8,8 @@ the machine's load): the card records the full-mode run's speed-up, and `python 
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 
@@ -35,11 +37,19 @@ def test_shipped_huanet_meets_its_targets_on_fresh_instances(name):
         model.predict(np.asarray(f.param_high)[None, :] + 1.0)
 
 
-def test_shipped_huanet_diverging_out_of_domain_is_reported_not_silent():
-    """Tighter inequalities than in training (check_domain=False): some outputs are NaN, and predict says so."""
+def test_non_finite_predictions_are_reported_not_silent():
+    """A model that returns NaN (here the shipped HUANet with one weight set to NaN) makes predict warn, naming rows."""
+    from l2o_lib.jax.huanet import load_predict
+
     model = pretrained.load("ch7_huanet_entropy")
     f = model.problem
-    xi = f.sample(300, seed=7002) - 0.05 * (f.param_high - f.param_low)
-    with pytest.warns(RuntimeWarning, match=r"predictions are not finite .*check_domain=False"):
-        x = model.predict(xi, check_domain=False)
-    assert x.shape == (300, f.n_vars) and 0 < int((~np.isfinite(x).all(axis=1)).sum()) < 300
+    tensors = pretrained.read_tensors(pretrained.data_dir() / model.card.file)
+    tensors["b3"] = np.array(tensors["b3"])
+    tensors["b3"][0, 0] = np.nan
+    broken = pretrained._checked_predict(f, load_predict(f, tensors, model.card.config), "broken")
+    with pytest.warns(RuntimeWarning, match=r"broken.predict: 4 of 4 predictions are not finite \(rows 0, 1, 2, 3\)"):
+        x = broken(f.sample(4, seed=1))
+    assert np.isnan(x).all()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert np.isfinite(model.predict(f.sample(50, seed=2))).all()   # the real model: no warning in Ξ

@@ -18,6 +18,7 @@ from l2o_lib.jax.huanet import (  # noqa: E402
     newton_direction,
     objective_grad,
     polish,
+    primal_update,
     spd_solve,
     standard_form,
     start_point,
@@ -162,3 +163,13 @@ def test_admm_penalty_is_an_argument_of_the_compiled_call():
     assert np.abs(np.asarray(one_compile(xi, 4.0)[0] - one_compile(xi, 1.0)[0])).max() > 1e-6
     with pytest.raises(ValueError, match="rho"):
         one_compile(xi, 0.0)
+
+
+def test_primal_update_keeps_the_simplex_and_damps_instead_of_clipping():
+    sf = standard_form(problems.get("entropy"))
+    x = jnp.full((2, 10), 0.1)
+    small = jnp.asarray(np.tile(np.linspace(-0.01, 0.01, 10), (2, 1)))          # 1ᵀstep = 0, inside
+    assert np.abs(np.asarray(primal_update(x, small, jnp.ones((2, 1)), sf) - (x + small))).max() < 1e-15
+    huge = small.at[:, 0].set(-50.0)                                              # far past x_0 = 0
+    y = np.asarray(primal_update(x, huge, jnp.ones((2, 1)), sf))
+    assert np.all(y > 0) and np.all(np.isfinite(y)) and np.abs(y.sum(1) - 1).max() < 1e-15

@@ -5,8 +5,7 @@
 
 The primal step is done efficiently, with the same Newton step HUANet's layers use
 (:func:`l2o_lib.jax.huanet.newton_direction`): for a QP one step is exact; for the entropy ``newton_steps``
-steps, warm-started from the previous iterate and taken in log space (x ← softmax(log x + dx/x), which
-keeps x > 0 and 1ᵀx = 1).
+steps, warm-started from the previous iterate and damped to keep x > 0 (:func:`~l2o_lib.jax.huanet.primal_update`).
 """
 
 from __future__ import annotations
@@ -16,7 +15,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from l2o_lib.jax.huanet import feasibility_layer, newton_direction, objective_grad, rhs, standard_form, start_point
+from l2o_lib.jax.huanet import newton_direction, objective_grad, primal_update, rhs, standard_form, start_point
 
 jax.config.update("jax_enable_x64", True)
 
@@ -42,7 +41,7 @@ def make_admm(family: Any, iters: int, rho: float = 1.0, newton_steps: int = 1, 
     def primal(x, t, b, rho):
         for _ in range(steps):
             dx = newton_direction(x, objective_grad(x, sf) + rho * (x @ C.T - t) @ C, b, rho, sf)
-            x = feasibility_layer(jnp.log(x) + dx / x if sf["kind"] == "simplex" else x + dx, b, sf, sf["kind"])
+            x = primal_update(x, dx, b, sf)
         return x
 
     @jax.jit

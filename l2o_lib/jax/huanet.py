@@ -79,6 +79,17 @@ def objective_grad(x: jax.Array, sf: dict) -> jax.Array:
     return x @ jnp.asarray(sf["Q"]) + jnp.asarray(sf["p"])
 
 
+def primal_update(x: jax.Array, step: jax.Array, b: jax.Array, sf: dict) -> jax.Array:
+    """x + step, then the feasibility layer. On the simplex the step is damped to stay inside x > 0 (at most 99 %
+    of the way to the boundary, :func:`fraction_to_boundary`) and the softmax of log(x + α step) renormalizes it;
+    with α = 1 and 1ᵀstep = 0 that is exactly x + step. Damping, not clipping: no coordinate can reach 0, so a
+    step far too large (out of distribution) slows the layers down instead of turning x into NaN.
+    """
+    if sf["kind"] == "simplex":
+        return feasibility_layer(jnp.log(x + fraction_to_boundary(x, step) * step), b, sf, "simplex")
+    return feasibility_layer(x + step, b, sf, sf["kind"])
+
+
 def spd_solve(S: jax.Array, R: jax.Array) -> jax.Array:
     """Solve S X = R for a batch of small symmetric positive definite S (batch, m, m), R (batch, m, r).
 
@@ -178,7 +189,6 @@ def unroll(params: dict, xi: jax.Array, family: Any, sf: dict, *, layers: int | 
 
     ``layers`` < trained depth runs only the first layers (to show what goes wrong).
     """
-    kind = sf["kind"]
     C = jnp.asarray(sf["C"])
     b, d = rhs(xi, sf)
     x0 = start_point(xi, sf)
@@ -196,7 +206,7 @@ def unroll(params: dict, xi: jax.Array, family: Any, sf: dict, *, layers: int | 
         g = objective_grad(x, sf) + rho * (x @ C.T - d + w - u) @ C     # gradient of the primal subproblem
         dx = newton_direction(x, g, b, rho, sf)
         step = jnp.exp(p["log_alpha"]) * dx + (h @ p["W3"] + p["b3"]) * jnp.linalg.norm(dx, axis=1, keepdims=True)
-        x = feasibility_layer(jnp.log(x) + step / x if kind == "simplex" else x + step, b, sf, kind)
+        x = primal_update(x, step, b, sf)
         s = d - x @ C.T                                                 # C x + s = d holds exactly
         s_hat = p["relax"] * s + (1.0 - p["relax"]) * w                 # (over-)relaxation
         w = jnp.maximum(s_hat + u, 0.0)                                 # projection of the slack onto s ≥ 0
