@@ -22,3 +22,18 @@ def fresh_instances(model: Any, n: int, seed: int) -> tuple[np.ndarray, Any]:
     """``n`` instances of the model's problem drawn with ``seed`` (pick one its chapter never used), solved."""
     xi = model.problem.sample(n, seed=seed)
     return xi, model.problem.solve(xi).require_ok()
+
+
+def shipped_fixtures(name: str, n: int, seed: int) -> tuple[Any, Any]:
+    """Module-scoped pytest fixtures ``model`` (the registered model, skipped if not shipped) and ``fresh``
+    (``n`` instances drawn with ``seed`` and solved); assign them as ``model, fresh = shipped_fixtures(...)``."""
+
+    @pytest.fixture(scope="module")
+    def model() -> Any:
+        return load_or_skip(name)
+
+    @pytest.fixture(scope="module")
+    def fresh(model: Any) -> tuple[np.ndarray, Any]:
+        return fresh_instances(model, n, seed)
+
+    return model, fresh

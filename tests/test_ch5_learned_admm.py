@@ -3,7 +3,7 @@ more accurate at its trained K than classical ADMM at the same K."""
 
 import numpy as np
 import pytest
-from shipped import fresh_instances, load_or_skip
+from shipped import shipped_fixtures
 
 from l2o_lib import metrics, pretrained
 
@@ -11,14 +11,7 @@ torch = pytest.importorskip("torch")
 NAME = "ch5_learned_admm"
 
 
-@pytest.fixture(scope="module")
-def model():
-    return load_or_skip(NAME)
-
-
-@pytest.fixture(scope="module")
-def fresh(model):
-    return fresh_instances(model, 300, seed=20261205)  # not a seed the chapter trains or tests on
+model, fresh = shipped_fixtures(NAME, 300, seed=20261205)  # a seed the chapter never trains or tests on
 
 
 def test_card_names_its_loader_config_and_targets(model):

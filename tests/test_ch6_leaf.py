@@ -2,7 +2,7 @@
 
 import numpy as np
 import pytest
-from shipped import fresh_instances, load_or_skip
+from shipped import shipped_fixtures
 
 from l2o_lib import metrics, pretrained
 
@@ -10,14 +10,7 @@ pytest.importorskip("torch")
 NAME = "ch6_leaf"
 
 
-@pytest.fixture(scope="module")
-def model():
-    return load_or_skip(NAME)
-
-
-@pytest.fixture(scope="module")
-def fresh(model):
-    return fresh_instances(model, 300, seed=20261128)  # not a seed the chapter trains or tests on
+model, fresh = shipped_fixtures(NAME, 300, seed=20261128)  # a seed the chapter never trains or tests on
 
 
 def test_card_names_its_targets_and_is_learned_only(model):

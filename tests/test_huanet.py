@@ -46,7 +46,7 @@ def test_unroll_keeps_equalities_exact(name):
     params = init_params(jax.random.PRNGKey(0), f, layers=4, hidden=16)
     params = {k: v + 0.3 * jax.random.normal(jax.random.PRNGKey(1), v.shape) for k, v in params.items()}  # not ADMM
     xi = f.sample(64, seed=1)
-    x, xs, ss, vs = unroll(params, jnp.asarray(xi), f, standard_form(f))
+    x, xs, ss, vs = unroll(params, jnp.asarray(xi), standard_form(f))
     assert xs.shape == (4, 64, f.n_vars) and ss.shape == vs.shape == (4, 64, f.n_ineq)
     assert np.abs(np.asarray(f.eq_residual(np.asarray(x), xi))).max() < 1e-12
     assert np.all(np.isfinite(np.asarray(f.objective(np.asarray(x), xi))))
@@ -61,7 +61,7 @@ def test_untrained_huanet_is_vanilla_admm(name):
     f = problems.get(name)
     xi = jnp.asarray(f.sample(30, seed=4))
     rho = 3.0 if name == "entropy" else 0.1
-    x_h = unroll(init_params(jax.random.PRNGKey(0), f, 12, rho=rho), xi, f, standard_form(f))[0]
+    x_h = unroll(init_params(jax.random.PRNGKey(0), f, 12, rho=rho), xi, standard_form(f))[0]
     x_a = make_admm(f, 12, rho, newton_steps=1)(xi)[0]
     assert np.abs(np.asarray(x_h - x_a)).max() < 1e-12
 
@@ -112,7 +112,7 @@ def test_polish_from_start_point_matches_clarabel(name):
     x0 = np.asarray(start_point(jnp.asarray(xi), sf))
     assert np.abs(f.eq_residual(x0, xi)).max() < 1e-12
     ref = f.solve(xi, progress=False).require_ok()
-    x, xs = polish(jnp.asarray(x0), jnp.asarray(xi), f, sf, 8)
+    x, xs = polish(jnp.asarray(x0), jnp.asarray(xi), sf, 8)
     assert xs.shape == (8, 40, f.n_vars)
     r = metrics.evaluate(f, np.asarray(x), xi, ref)
     assert r.failed == 0 and r.gap_mean < 1e-4 and r.ineq_max < 1e-9 and r.eq_max < 1e-12
@@ -124,10 +124,10 @@ def test_polish_one_step_exact_for_qp_with_the_right_active_set():
     xi = f.sample(20, seed=12)
     ref = f.solve(xi, progress=False).require_ok()
     sf = standard_form(f)
-    mu = np.asarray(kkt_multipliers(jnp.asarray(ref.x), jnp.asarray(xi), f, sf))
+    mu = np.asarray(kkt_multipliers(jnp.asarray(ref.x), sf))
     active = f.ineq_residual(ref.x, xi) > -1e-7
     assert np.all(mu[active] > -1e-6) and np.all(np.abs(mu[~active]) < 1e-5)   # μ* ≥ 0, zero where inactive
-    x = np.asarray(polish(jnp.asarray(ref.x), jnp.asarray(xi), f, sf, 1)[0])
+    x = np.asarray(polish(jnp.asarray(ref.x), jnp.asarray(xi), sf, 1)[0])
     assert np.abs(x - ref.x).max() < 1e-6
 
 
@@ -150,7 +150,7 @@ def test_bad_input():
         init_params(jax.random.PRNGKey(0), problems.get("entropy"), 0)
     f = problems.get("entropy")
     with pytest.raises(ValueError, match="steps"):
-        polish(jnp.ones((1, 10)) / 10, jnp.asarray(f.sample(1, seed=0)), f, standard_form(f), 0)
+        polish(jnp.ones((1, 10)) / 10, jnp.asarray(f.sample(1, seed=0)), standard_form(f), 0)
     with pytest.raises(KeyError, match="expected arrays"):
         load_predict(problems.get("entropy"), {"W1": np.zeros((1, 2, 2))}, {})
 

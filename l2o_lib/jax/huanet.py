@@ -79,6 +79,13 @@ def objective_grad(x: jax.Array, sf: dict) -> jax.Array:
     return x @ jnp.asarray(sf["Q"]) + jnp.asarray(sf["p"])
 
 
+def objective_hessian(x: jax.Array, sf: dict) -> jax.Array:
+    """∇²f(x), batched (batch, n, n): diag(1/x) (negative entropy) or Q."""
+    if sf["kind"] == "simplex":
+        return jax.vmap(jnp.diag)(1.0 / x)
+    return jnp.broadcast_to(jnp.asarray(sf["Q"]), (x.shape[0],) + np.shape(sf["Q"]))
+
+
 def primal_update(x: jax.Array, step: jax.Array, b: jax.Array, sf: dict) -> jax.Array:
     """x + step, then the feasibility layer. On the simplex the step is damped to stay inside x > 0 (at most 99 %
     of the way to the boundary, :func:`fraction_to_boundary`) and the softmax of log(x + α step) renormalizes it;
@@ -184,7 +191,7 @@ def init_params(key: jax.Array, family: Any, layers: int, hidden: int = 32, rho:
     }
 
 
-def unroll(params: dict, xi: jax.Array, family: Any, sf: dict, *, layers: int | None = None):
+def unroll(params: dict, xi: jax.Array, sf: dict, *, layers: int | None = None):
     """Run the HUANet layers on a batch ξ; returns x^N and the per-layer (x^k, s^k, v^k) stacked over k.
 
     ``layers`` < trained depth runs only the first layers (to show what goes wrong).
@@ -238,22 +245,13 @@ def fraction_to_boundary(x: jax.Array, dx: jax.Array, tau: float = 0.99) -> jax.
     return jnp.minimum(1.0, tau * ratio.min(axis=1, keepdims=True))
 
 
-def _instance_derivatives(family: Any):
-    """Batched ∇f and ∇²f of the family's own objective, one instance at a time (vmap over the batch)."""
-    def f_one(z, p):
-        return family.objective(z[None], p[None])[0]
-
-    return jax.vmap(jax.grad(f_one)), jax.vmap(jax.hessian(f_one))
-
-
-def kkt_multipliers(x: jax.Array, xi: jax.Array, family: Any, sf: dict) -> jax.Array:
+def kkt_multipliers(x: jax.Array, sf: dict) -> jax.Array:
     """Least-squares multipliers at x: μ of argmin_{λ, μ} ‖∇f(x) + Aᵀλ + Cᵀμ‖ (sign not constrained)."""
-    grad, _ = _instance_derivatives(family)
     M_pinv = np.linalg.pinv(np.concatenate([sf["A"], sf["C"]], axis=0).T)             # (me + mi) × n, once
-    return -grad(x, xi) @ jnp.asarray(M_pinv[sf["A"].shape[0]:]).T
+    return -objective_grad(x, sf) @ jnp.asarray(M_pinv[sf["A"].shape[0]:]).T
 
 
-def polish(x: jax.Array, xi: jax.Array, family: Any, sf: dict, steps: int, *, c: float = 1.0):
+def polish(x: jax.Array, xi: jax.Array, sf: dict, steps: int, *, c: float = 1.0):
     """``steps`` semismooth-Newton steps on the KKT conditions from x (and the least-squares μ at x).
 
     Each step guesses the active set 𝒜 = {i : μᵢ + c·gᵢ(x) > 0} (gᵢ = (C x − d)ᵢ), then solves, batched,
@@ -271,7 +269,6 @@ def polish(x: jax.Array, xi: jax.Array, family: Any, sf: dict, steps: int, *, c:
     A, C = jnp.asarray(sf["A"]), jnp.asarray(sf["C"])
     b, d = rhs(xi, sf)
     (me, n), mi, batch = A.shape, C.shape[0], x.shape[0]
-    grad, hess = _instance_derivatives(family)
     AtCt = jnp.broadcast_to(jnp.concatenate([A.T, C.T], axis=1), (batch, n, me + mi))
     middle = jnp.broadcast_to(jnp.concatenate([A, jnp.zeros((me, me + mi))], axis=1), (batch, me, n + me + mi))
 
@@ -280,15 +277,15 @@ def polish(x: jax.Array, xi: jax.Array, family: Any, sf: dict, steps: int, *, c:
         g = x @ C.T - d
         a = (mu + c * g > 0).astype(x.dtype)                      # the active-set guess
         bottom = jnp.concatenate([a[..., None] * C, jnp.zeros((batch, mi, me)), jax.vmap(jnp.diag)(1.0 - a)], axis=2)
-        K = jnp.concatenate([jnp.concatenate([hess(x, xi), AtCt], axis=2), middle, bottom], axis=1)
-        rhs = jnp.concatenate([-grad(x, xi), b - x @ A.T, -a * g], axis=1)
+        K = jnp.concatenate([jnp.concatenate([objective_hessian(x, sf), AtCt], axis=2), middle, bottom], axis=1)
+        rhs = jnp.concatenate([-objective_grad(x, sf), b - x @ A.T, -a * g], axis=1)
         sol = jnp.linalg.solve(K, rhs[..., None])[..., 0]
         dx, mu_new = sol[:, :n], sol[:, n + me:]
         alpha = fraction_to_boundary(x, dx) if sf["kind"] == "simplex" else 1.0   # keep the entropy's x > 0
         x = x + alpha * dx
         return (x, mu + alpha * (mu_new - mu)), x
 
-    (x, _), xs = jax.lax.scan(step, (x, kkt_multipliers(x, xi, family, sf)), None, length=steps)
+    (x, _), xs = jax.lax.scan(step, (x, kkt_multipliers(x, sf)), None, length=steps)
     x = feasibility_layer(jnp.log(x) if sf["kind"] == "simplex" else x, b, sf, sf["kind"])
     return x, xs
 
@@ -300,7 +297,7 @@ def load_predict(family: Any, tensors: dict[str, np.ndarray], config: dict[str, 
         raise KeyError(f"huanet weights: expected arrays {sorted(PARAM_KEYS)}, got {sorted(tensors)}")
     params = {k: jnp.asarray(v, dtype=jnp.float64) for k, v in tensors.items()}
     sf = standard_form(family)
-    fn = jax.jit(lambda xi: unroll(params, xi, family, sf)[0])
+    fn = jax.jit(lambda xi: unroll(params, xi, sf)[0])
 
     def predict(xi: np.ndarray) -> np.ndarray:
         return np.asarray(fn(jnp.asarray(xi, dtype=jnp.float64)))
