@@ -130,3 +130,15 @@ def test_infeasible_instance_is_reported_by_status():
     assert np.all(np.isnan(sol.x[0]))
     with pytest.raises(ValueError, match="did not solve 1 of 1"):
         sol.require_ok()
+
+
+def test_identity_names_every_constructor_parameter():
+    base = problems.get("entropy")
+    assert base.identity == problems.get("entropy", seed=0).identity
+    assert base.identity != problems.get("entropy", seed=3).identity
+    assert base.identity_key != problems.get("entropy", seed=3).identity_key
+    ranged = problems.get("nonconvex_2d", p_range=(1.5, 2.0))
+    assert ranged.identity != problems.get("nonconvex_2d").identity
+    assert ranged.params == {"p_range": (1.5, 2.0), "a_range": (0.2, 1.2)}
+    assert problems.get("l1qp_box", lam=0.5).identity_key != problems.get("l1qp_box").identity_key
+    assert hash(base.identity) == hash(problems.get("entropy").identity)

@@ -9,6 +9,10 @@ Shapes are batched: ξ is ``(batch, n_params)`` and x is ``(batch, n_vars)``.
 
 from __future__ import annotations
 
+import functools
+import hashlib
+import inspect
+import json
 import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
@@ -84,6 +88,47 @@ class ProblemFamily(ABC):
     param_low: np.ndarray
     param_high: np.ndarray
     reference_solver: str
+
+    # ------------------------------------------------------------------ identity
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        init = cls.__dict__.get("__init__")
+        if init is None:
+            return
+        signature = inspect.signature(init)
+
+        @functools.wraps(init)
+        def recording_init(self: ProblemFamily, *args: Any, **kw: Any) -> None:
+            # the outermost constructor records the arguments (a subclass calling super().__init__ must not
+            # overwrite its own, more complete record)
+            if "_init_params" not in self.__dict__:
+                bound = signature.bind(self, *args, **kw)
+                bound.apply_defaults()
+                params = dict(bound.arguments)
+                params.pop(next(iter(signature.parameters)))
+                self.__dict__["_init_params"] = params
+            init(self, *args, **kw)
+
+        cls.__init__ = recording_init
+
+    @property
+    def params(self) -> dict[str, Any]:
+        """Every constructor parameter of this family, defaults included."""
+        return dict(self.__dict__.get("_init_params", {}))
+
+    @property
+    def identity(self) -> tuple[str, str]:
+        """One hashable value naming this family exactly: its class and every constructor parameter.
+
+        Two families with the same identity sample, score and solve identically; cache keys, model cards and
+        ``describe()`` use it, never ``name`` alone (``name`` omits seeds and ranges).
+        """
+        return type(self).__name__, json.dumps(_canonical(self.params), sort_keys=True, separators=(",", ":"))
+
+    @property
+    def identity_key(self) -> str:
+        """A short hex digest of :attr:`identity`, for file names."""
+        return hashlib.sha256("|".join(self.identity).encode()).hexdigest()[:12]
 
     # ------------------------------------------------------------------ sampling
     @abstractmethod
@@ -288,6 +333,21 @@ class CvxpyFamily(ProblemFamily):
         # a first-order solver (SCS) may return x a hair outside f's domain (e.g. -1e-10 in an entropy): keep
         # the solver's own objective then rather than reporting NaN for a solved instance
         return xs, (f if np.isfinite(f) else float(prob.value)), status, t
+
+
+def _canonical(value: Any) -> Any:
+    """Constructor arguments as plain JSON values (tuples as lists, numpy scalars and arrays as Python)."""
+    if isinstance(value, dict):
+        return {str(k): _canonical(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_canonical(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return _canonical(value.tolist())
+    if isinstance(value, np.generic):
+        return value.item()
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    raise TypeError(f"a problem family's constructor parameter must be a plain value, got {type(value).__name__}")
 
 
 def _device(x: Any) -> Any:
