@@ -8,61 +8,21 @@ figures). Labeled data sets are written by `l2o_lib.datasets.labeled` when a cha
     python scripts/regenerate_data.py 02 07           # chapters whose file name starts with 02 or 07
     python scripts/regenerate_data.py --list          # what would run, and the models each chapter ships
 
-Executed notebooks go to _build/regenerated/ (the chapters in git stay output-free).
+Executed notebooks go to _build/regenerated/ (the chapters in git stay output-free). Exit status 1 when a
+chapter fails, 2 on bad input (an empty or unmatched prefix).
 """
 
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import sys
-import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import chapters_lib as cl  # noqa: E402
 
-
-def chapters(prefixes: list[str]) -> list[Path]:
-    paths = sorted((ROOT / "chapters").glob("[0-9][0-9]_*.ipynb"))
-    if prefixes:
-        paths = [p for p in paths if any(p.name.startswith(x) for x in prefixes)]
-        if not paths:
-            raise SystemExit(f"no chapter matches {prefixes}")
-    return paths
-
-
-def shipped_by(path: Path) -> list[str]:
-    names = []
-    for card in sorted((ROOT / "data").glob("*.json")):
-        try:
-            info = json.loads(card.read_text())
-        except ValueError:
-            continue
-        if "loader" in info and path.stem in info.get("chapter", "") + info.get("regenerate", ""):
-            names.append(info["name"])
-    return names
-
-
-def run(path: Path, timeout: int) -> float:
-    import nbformat
-    from nbclient import NotebookClient
-
-    nb = nbformat.read(path, as_version=4)
-    env_before = dict(os.environ)
-    os.environ.update(L2O_QUICK="0", L2O_SAVE_PRETRAINED="1", MPLBACKEND="Agg")
-    try:
-        t0 = time.perf_counter()
-        resources = {"metadata": {"path": str(ROOT / "chapters")}}
-        NotebookClient(nb, timeout=timeout, kernel_name="python3", resources=resources).execute()
-        seconds = time.perf_counter() - t0
-    finally:
-        os.environ.clear()
-        os.environ.update(env_before)
-    out = ROOT / "_build" / "regenerated" / path.name
-    out.parent.mkdir(parents=True, exist_ok=True)
-    nbformat.write(nb, out)
-    return seconds
+OUT = cl.ROOT / "_build" / "regenerated"
+ENV = {"L2O_QUICK": "0", "L2O_SAVE_PRETRAINED": "1", "MPLBACKEND": "Agg"}
 
 
 def main(argv: list[str]) -> int:
@@ -71,16 +31,27 @@ def main(argv: list[str]) -> int:
     ap.add_argument("--list", action="store_true", help="list the chapters and the models they ship")
     ap.add_argument("--timeout", type=int, default=3600, help="seconds per cell")
     args = ap.parse_args(argv)
-    todo = chapters(args.prefixes)
+    try:
+        todo = cl.notebooks(cl.CHAPTERS, args.prefixes, chapters_only=True)
+    except ValueError as exc:
+        print(f"regenerate_data: {exc}", file=sys.stderr)
+        return 2
     if args.list:
+        models = cl.shipped_models()
         for p in todo:
-            print(f"{p.name}: {', '.join(shipped_by(p)) or '(no shipped model)'}")
+            print(f"{p.name}: {', '.join(models.get(p.stem, [])) or '(no shipped model)'}")
         return 0
+    failed = []
     for p in todo:
         print(f"[regenerate] {p.name} (full mode) ...", flush=True)
-        seconds = run(p, args.timeout)
-        print(f"[regenerate] {p.name}: {seconds:.0f} s; ships {', '.join(shipped_by(p)) or 'nothing'}", flush=True)
-    return 0
+        res = cl.execute(p, env=ENV, timeout=args.timeout, save_to=OUT)
+        ships = ", ".join(cl.shipped_models().get(p.stem, [])) or "nothing"
+        if not res["ok"]:
+            failed.append(p.name)
+            print(f"[regenerate] {p.name} FAILED at cell {res['cell']}: {res['error']}", flush=True)
+        else:
+            print(f"[regenerate] {p.name}: {res['seconds']:.0f} s; ships {ships}", flush=True)
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":
