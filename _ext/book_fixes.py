@@ -6,15 +6,35 @@
 * Serve the "Open in Colab" badge from the book (`_assets/colab-badge.svg`, copied to `_static/`). The
   notebooks keep Colab's own badge URL (it must work on GitHub and in Colab); in the HTML book it becomes a
   local file, so an offline workshop room sees the badge instead of a broken image. The link itself is kept.
+* Mark the cells an instructor runs live (cell tag `workshop-live`; myst-nb gives their container the class
+  `tag_workshop-live`) with a coloured bar and a "run live in the workshop" label.
+* Workshop fallbacks, written into the HTML output after the build: every executed notebook with its outputs
+  (`downloads/executed/NAME.ipynb`, and all of them in `downloads/l2o-book-executed-notebooks.zip`) and, when
+  `l2o_offline_archive` is on (the default), the whole HTML book as one archive (`downloads/l2o-book-html.zip`,
+  unpacked it opens offline at `l2o-book-html/index.html`).
 """
 
 from __future__ import annotations
 
 import os
+import shutil
+import zipfile
 from pathlib import Path
 from typing import Any
 
 COLAB_BADGE_URL = "https://colab.research.google.com/assets/colab-badge.svg"
+LIVE_CSS_FILE = "l2o-workshop.css"
+LIVE_CSS = """\
+div.cell.tag_workshop-live { border-left: 4px solid #c2410c; padding-left: 0.5em; }
+div.cell.tag_workshop-live::before {
+  content: "\\25B6  run live in the workshop"; display: block; margin-bottom: 0.2em;
+  font-size: 0.75em; font-weight: 600; letter-spacing: 0.02em; color: #c2410c;
+}
+"""
+DOWNLOADS = "downloads"
+EXECUTED_ZIP = "l2o-book-executed-notebooks.zip"
+OFFLINE_ZIP = "l2o-book-html.zip"
+OFFLINE_ROOT = "l2o-book-html"
 
 
 def _dedupe_scripts(app: Any, pagename: str, templatename: str, context: dict, doctree: Any) -> None:
@@ -41,8 +61,56 @@ def _local_colab_badge(app: Any, exception: Exception | None) -> None:
             page.write_text(text.replace(f'src="{COLAB_BADGE_URL}"', f'src="{rel}"'), encoding="utf-8")
 
 
+def _write_live_css(app: Any, exception: Exception | None) -> None:
+    if exception is None and app.builder.format == "html":
+        static = Path(app.outdir) / "_static"
+        static.mkdir(parents=True, exist_ok=True)
+        (static / LIVE_CSS_FILE).write_text(LIVE_CSS, encoding="utf-8")
+
+
+def _executed_notebooks(app: Any) -> list[Path]:
+    """The executed notebooks myst-nb wrote for this build's documents (``jupyter_execute/`` beside the output)."""
+    folder = Path(app.outdir).parent / "jupyter_execute"
+    docs = getattr(app.env, "found_docs", set())
+    return sorted(p for p in folder.rglob("*.ipynb") if p.relative_to(folder).with_suffix("").as_posix() in docs)
+
+
+def _workshop_downloads(app: Any, exception: Exception | None) -> None:
+    if exception is not None or app.builder.format != "html":
+        return
+    out = Path(app.outdir)
+    target = out / DOWNLOADS
+    executed = target / "executed"
+    if executed.exists():
+        shutil.rmtree(executed)
+    executed.mkdir(parents=True)
+    notebooks = _executed_notebooks(app)
+    for nb in notebooks:
+        shutil.copyfile(nb, executed / nb.name)
+    _zip(target / EXECUTED_ZIP, [(p, p.name) for p in sorted(executed.iterdir())])
+    if app.config.l2o_offline_archive:
+        archive = target / OFFLINE_ZIP
+        skip = {archive, target / EXECUTED_ZIP}  # the executed notebooks are in the archive once, unzipped
+        files = [p for p in sorted(out.rglob("*")) if p.is_file() and p not in skip and p.name != ".buildinfo"]
+        _zip(archive, [(p, f"{OFFLINE_ROOT}/{p.relative_to(out).as_posix()}") for p in files])
+
+
+def _zip(path: Path, members: list[tuple[Path, str]]) -> None:
+    """Write the archive through a temporary name, so a half-written archive is never served."""
+    tmp = path.with_name(path.name + ".part")
+    with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        for src, name in members:
+            zf.write(src, name)
+    tmp.replace(path)
+
+
 def setup(app: Any) -> dict[str, Any]:
     # late, after the handlers that add page-specific scripts (MathJax is added only to pages with math)
     app.connect("html-page-context", _dedupe_scripts, priority=900)
     app.connect("build-finished", _local_colab_badge)
+    app.add_config_value("l2o_offline_archive", True, "html")
+    app.add_css_file(LIVE_CSS_FILE)
+    app.connect("build-finished", _write_live_css)
+    # after the badge fix, so that the archived pages carry the local badge too
+    app.connect("build-finished", _workshop_downloads, priority=900)
     return {"parallel_read_safe": True, "parallel_write_safe": True}

@@ -26,4 +26,4 @@ PY
 fi
 python scripts/prepare_static.py
 jupyter-book build . --config "$config" --builder html -W -n --keep-going "$@"
-echo "book written to $(pwd)/_build/html/index.html"
+echo "book written to $(pwd)/_build/html/index.html (offline copy: _build/html/downloads/l2o-book-html.zip)"

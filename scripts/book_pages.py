@@ -139,6 +139,10 @@ def _where(records: dict[str, Any]) -> str:
     return "*Measured by `python scripts/run_chapters.py` (file `data/run_times.json`) on* " + "; ".join(parts) + "."
 
 
+def _and(items: list[str]) -> str:
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
+
+
 def reading_minutes(words: int, wpm: float) -> int:
     """Minutes to read ``words`` at ``wpm`` words a minute, rounded up."""
     return -(-int(words) // int(wpm)) if words else 0
@@ -215,44 +219,46 @@ def _anchor(info: dict[str, Any]) -> str:
 
 
 def plan_table(plan: dict[str, Any], agenda: dict[str, Any], records: dict[str, Any], infos: list[dict[str, Any]]) -> str:
-    """One plan as a timed table: slot, what, how (talk / exercises or demo), live cells, reading time, run time."""
+    """One plan as a timed table: slot, what, how (talk / exercises or demo), live cells, reading time, run time
+    (the slowest cells are in the presenter view)."""
     wpm = agenda["reading_words_per_minute"]
     quick = records["runs"].get("quick/cpu")
     by_prefix = {i["name"][:2]: i for i in infos if i["name"][:2].isdigit()}
     by_stem = {i["stem"]: i for i in infos}
     lines = [plan.get("summary", "").strip(), "",
-             "| time | min | slot | how | live cells | reading | notebook run (CPU, quick) | slowest cell |",
-             "|---|---|---|---|---|---|---|---|"]
-    missing, read, talk, exercise = [], 0, 0, 0
+             "| time | min | slot | how (minutes) | live cells | reading | run (CPU, quick) |",
+             "|---|---|---|---|---|---|---|"]
+    missing, over, read, talk, exercise = [], [], 0, 0, 0
     for span, slot in schedule(plan):
         mins = slot["minutes"]
         if "activity" in slot:
             info = by_stem.get(slot.get("notebook", ""))
-            what = _md_escape(slot["activity"]) + (f" ({_link(info)})" if info else "")
-            run = _cell(quick, info["name"]) if info else "–"
-            slow = _slow_text(((quick or {}).get("notebooks", {}).get(info["name"], {})).get("slowest_cell")) if info else "–"
-            lines.append(f"| {span} | {mins} | {what} | – | – | – | {run} | {slow} |")
+            what = _md_escape(slot["activity"]) + (f" ({{doc}}`{info['stem']} <{info['doc']}>`)" if info else "")
+            lines.append(f"| {span} | {mins} | {what} | – | – | – | {_cell(quick, info['name']) if info else '–'} |")
             continue
         info = by_prefix.get(slot["chapter"])
         ex = slot.get("exercises", 0)
-        how = f"{slot['format']}: {mins - ex} min talk" + (f" + {ex} min exercises" if ex else "")
+        how = f"{slot['format']}: {mins - ex} talk" + (f" + {ex} exercises" if ex else "")
         talk, exercise = talk + mins - ex, exercise + ex
         if info is None:
             title = slot.get("title") or f"chapter {int(slot['chapter'])}"
             missing.append(f"chapter {int(slot['chapter'])} ({title})")
             lines.append(f"| {span} | {mins} | {int(slot['chapter'])}. {_md_escape(title)} (not in the book yet) "
-                         f"| {how} | – | – | – | – |")
+                         f"| {how} | – | – | – |")
             continue
         r_min = reading_minutes(info["words"], wpm)
         read += r_min
-        live = f"[{len(info['live'])}](#{_anchor(info)})" if info["live"] else "**none tagged**"
-        rec = (quick or {}).get("notebooks", {}).get(info["name"], {})
-        lines.append(f"| {span} | {mins} | {_link(info)} | {how} | {live} | {r_min} min | {_cell(quick, info['name'])} "
-                     f"| {_slow_text(rec.get('slowest_cell'))} |")
+        if r_min > mins - ex:
+            over.append(str(int(slot["chapter"])))
+        live = f"{{ref}}`{len(info['live'])} <{_anchor(info)}>`" if info["live"] else "**none tagged**"
+        lines.append(f"| {span} | {mins} | {_link(info)} | {how} | {live} | {r_min} min | {_cell(quick, info['name'])} |")
+    whose = "their slots'" if len(over) > 1 else "its slot's"
     lines += ["", f"Reading the chapters of this plan takes about **{read} min** ({wpm} words a minute over their "
               f"prose); the plan has {talk} min of talk and {exercise} min of exercises. "
-              + ("The talk walks through the live cells; participants read the pages after the session."
-                 if read > talk else "The talk leaves time to read along.")]
+              + (f"The prose of chapter{'s' if len(over) > 1 else ''} {_and(over)} takes longer to read than "
+                 f"{whose} talk: there the talk walks through the live cells "
+                 "and participants read the page after the session." if over else
+                 "Every chapter's prose can be read within its slot's talk.")]
     if missing:
         lines += ["", f"Planned, not in the book yet: {', '.join(missing)}. Their rows fill in (live cells, reading and "
                   "run times) when the notebooks land and `python scripts/run_chapters.py --pages-only` runs."]
@@ -284,7 +290,8 @@ def presenter_view(agenda: dict[str, Any], records: dict[str, Any], infos: list[
         rec = (quick or {}).get("notebooks", {}).get(info["name"], {})
         lines += [f"({_anchor(info)})=", f"## {info['title']}", "",
                   f"{_link(info)} · reading {reading_minutes(info['words'], wpm)} min ({info['words']} words) · "
-                  f"quick-mode run {_cell(quick, info['name'])} · shipped weights: "
+                  f"quick-mode run {_cell(quick, info['name'])} · "
+                  f'<a href="../downloads/executed/{info["name"]}">executed notebook</a> · shipped weights: '
                   + (", ".join(f"`{m}`" for m in models.get(info["stem"], [])) or "none"), ""]
         lines += [f"- {s}" for s in slots.get(prefix, ["in no plan"])] + [""]
         if info["live"]:

@@ -27,3 +27,10 @@ def built_book() -> Path:
         tail = (proc.stdout + proc.stderr)[-6000:]
         pytest.fail(f"the book build failed (rc={proc.returncode}); full log in {log}\n{tail}")
     return html
+
+
+def pytest_collection_modifyitems(config, items):
+    """Whatever needs the built book (the build itself, the browser checks) is part of the slow tier."""
+    for item in items:
+        if "built_book" in getattr(item, "fixturenames", ()) or item.get_closest_marker("browser"):
+            item.add_marker(pytest.mark.slow)

@@ -115,19 +115,32 @@ def test_pages_are_generated_from_the_records(folder, tmp_path):
     words = cl.notebook_info(folder / "01_ok.ipynb")["words"]
     assert words == cl.prose_words([nbformat.read(folder / "01_ok.ipynb", 4).cells[0].source]) > 0
     short = (out / "workshop_short.md").read_text()
-    assert "| 0:00–0:05 | 5 | Welcome | – |" in short
-    assert ("| 0:05–0:25 | 20 | {doc}`1. Passing </chapters/01_ok>` | hands-on: 15 min talk + 5 min exercises "
-            "| [1](#presenter-01-ok) | 1 min | 12 s | cell 1 (`import os`): 70 s |") in short
-    assert "| 0:25–0:35 | 10 | {doc}`2. Failing </chapters/02_bad>` | demo: 10 min talk | **none tagged** |" in short
+    assert "| 0:00–0:05 | 5 | Welcome | – | – | – | – |" in short
+    assert ("| 0:05–0:25 | 20 | {doc}`1. Passing </chapters/01_ok>` | hands-on: 15 talk + 5 exercises "
+            "| {ref}`1 <presenter-01-ok>` | 1 min | 12 s |") in short
+    assert ("| 0:25–0:35 | 10 | {doc}`2. Failing </chapters/02_bad>` | demo: 10 talk | **none tagged** | 1 min "
+            "| not measured |") in short
     assert "| 0:35–0:40 | 5 | 3. Future chapter (not in the book yet) |" in short
     assert "Planned, not in the book yet: chapter 3 (Future chapter)." in short
-    assert "the plan has 30 min of talk and 5 min of exercises" in short
+    assert "the plan has 30 min of talk and 5 min of exercises. Every chapter's prose can be read" in short
 
     presenter = (out / "presenter.md").read_text()
     assert "(presenter-01-ok)=\n## 1. Passing" in presenter and "warning" not in presenter
     assert "1. **cell 2** `x = 2 + 2` — Four, as promised." in presenter
     assert "- Why four?\n- Why not five?" in presenter and "- A short session: 0:05–0:25, hands-on (5 min exercises)" in presenter
     assert "*No live cells tagged in this notebook yet.*" in presenter.split("## 2. Failing")[1]
+    assert "*Slowest cell in the recorded quick-mode run: cell 1 (`import os`): 70 s.*" in presenter
+
+
+def test_a_chapter_that_takes_longer_to_read_than_its_talk_is_named(folder):
+    text = PLAN.replace("reading_words_per_minute: 200", "reading_words_per_minute: 1").replace("exercises: 5", "exercises: 19")
+    agenda = bp.load_plan(_with_plan(folder, text))
+    infos = [cl.notebook_info(p) for p in cl.notebooks(folder)]
+    words = infos[0]["words"]
+    assert words > 1  # chapter 1's prose at one word a minute outlasts its 1 min of talk; chapter 2 has two words
+    page = bp.plan_table(agenda["plans"][0], agenda, cl.empty_records(), infos)
+    assert f"| {words} min |" in page and "| 2 min |" in page
+    assert "The prose of chapter 1 takes longer to read than its slot's talk" in page
 
 
 def test_plan_and_tags_that_disagree_are_reported(folder, tmp_path):

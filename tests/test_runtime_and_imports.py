@@ -38,6 +38,7 @@ def test_import_l2o_lib_loads_no_framework():
     assert out.strip() == "[]"
 
 
+@pytest.mark.slow  # a fresh interpreter imports torch and neuromancer: tens of seconds
 def test_neuromancer_shim_imports_without_wandb_and_defers_pyts():
     import importlib.util
 
