@@ -54,16 +54,14 @@ def notebooks(folder: Path = CHAPTERS, prefixes: list[str] | None = None, *, cha
     return paths
 
 
-def shipped_models(data: Path = DATA) -> dict[str, list[str]]:
-    """Shipped model names per notebook stem (the cards' ``chapter`` field), read from the model cards in ``data/``."""
+def shipped_models() -> dict[str, list[str]]:
+    """Shipped model names per notebook stem, from the model registry (``pretrained.available()`` and each card's
+    ``chapter``)."""
+    from l2o_lib import pretrained
+
     out: dict[str, list[str]] = {}
-    for path in sorted(data.glob("*.json")):
-        try:
-            card = json.loads(path.read_text())
-        except ValueError:
-            continue
-        if isinstance(card, dict) and "loader" in card and "name" in card:
-            out.setdefault(str(card.get("chapter", "")), []).append(card["name"])
+    for name in sorted(pretrained.available()):
+        out.setdefault(pretrained.card(name).chapter, []).append(name)
     return out
 
 
