@@ -7,7 +7,8 @@
   notebooks keep Colab's own badge URL (it must work on GitHub and in Colab); in the HTML book it becomes a
   local file, so an offline workshop room sees the badge instead of a broken image. The link itself is kept.
 * Mark the cells an instructor runs live (cell tag `workshop-live`; myst-nb gives their container the class
-  `tag_workshop-live`) with a coloured bar and a "run live in the workshop" label.
+  `tag_workshop-live`) with a coloured bar and a "run live in the workshop" label; printed, the presenter view
+  starts each chapter's outline on a new page.
 * Workshop fallbacks, written into the HTML output after the build: every executed notebook with its outputs
   (`downloads/executed/NAME.ipynb`, and all of them in `downloads/l2o-book-executed-notebooks.zip`) and, when
   `l2o_offline_archive` is on (the default), the whole HTML book as one archive (`downloads/l2o-book-html.zip`,
@@ -30,6 +31,7 @@ div.cell.tag_workshop-live::before {
   content: "\\25B6  run live in the workshop"; display: block; margin-bottom: 0.2em;
   font-size: 0.75em; font-weight: 600; letter-spacing: 0.02em; color: #c2410c;
 }
+@media print { section#presenter-view > section + section { break-before: page; } }
 """
 DOWNLOADS = "downloads"
 EXECUTED_ZIP = "l2o-book-executed-notebooks.zip"

@@ -44,6 +44,7 @@ def test_live_cells_are_marked(built):
     assert 'href="../_static/l2o-workshop.css' in page
     css = (built / "_static" / "l2o-workshop.css").read_text()
     assert "div.cell.tag_workshop-live::before" in css and "run live in the workshop" in css
+    assert "section#presenter-view > section + section { break-before: page; }" in css
 
 
 def test_executed_notebooks_and_the_offline_archive(built):
