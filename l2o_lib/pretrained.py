@@ -651,7 +651,7 @@ def migrate(raw: dict[str, Any], where: str) -> dict[str, Any]:
             targets[k] = value
         elif key.endswith("_min"):
             extra_targets[key[:-4]] = {"min": value}
-        elif key in _LOWER_EXTRAS:
+        elif key in _LOWER_EXTRAS or "speedup" in key:
             extra_targets[key] = {"min": value}
         else:
             extra_targets[key] = {"max": value}
@@ -671,6 +671,8 @@ def write_manifest(folder: Path | None = None) -> Path:
         if not isinstance(raw, dict):
             raise CardError(f"{path}: a card is a JSON object")
         new = migrate(raw, str(path))
+        if new is not raw:  # an old card: show what its targets became, for review
+            print(f"migrated {path.name}: targets {new['targets']}, extra_targets {new['extra_targets']}")
         c = ModelCard.from_dict(new, str(path))
         if c.name != path.stem:
             raise CardError(f"{path}: field 'name' is {c.name!r} but the file is {path.name}")
