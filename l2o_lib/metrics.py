@@ -25,11 +25,14 @@ from l2o_lib.problems.base import ProblemFamily, Solution
 
 def _as_numpy(a: Any, what: str) -> np.ndarray:
     if hasattr(a, "detach"):
-        a = a.detach().cpu().numpy()
-    a = np.asarray(a, dtype=float)
-    if a.dtype == object:
-        raise ValueError(f"{what}: expected numbers, got {a!r}")
-    return a
+        a = a.detach().cpu()
+        a = (a if a.is_floating_point() and a.element_size() >= 4 else a.double()).numpy()
+    if isinstance(a, np.ndarray) and a.dtype.kind not in "biuf":
+        raise TypeError(f"{what}: expected a real numeric array, got dtype {a.dtype}")
+    try:
+        return np.asarray(a, dtype=float)
+    except (TypeError, ValueError):
+        raise TypeError(f"{what}: expected numbers, got {type(a).__name__} {a!r:.80}") from None
 
 
 def gap_percent(f_hat: Any, f_star: Any) -> np.ndarray:
@@ -150,12 +153,25 @@ def evaluate(
 
 def reference_row(family: ProblemFamily, xi: Any, reference: Solution, *, wall: bool = False) -> Row:
     """The reference solver's own line: zero gap by definition, its violations, its time per instance."""
+    xi = _as_numpy(xi, "reference_row ξ")
+    _check_reference(xi, reference, "reference_row")
     ok = reference.ok
-    eq, ineq = violations(family, reference.x[ok], np.asarray(xi)[ok])
+    eq, ineq = violations(family, reference.x[ok], xi[ok])
     t = reference.wall_time if wall else reference.solve_time
     label = reference.solver + (" (wall, with modeling)" if wall else "")
     return Row(label, int(ok.sum()), 0.0, 0.0, float(eq.mean()), float(eq.max()), float(ineq.mean()),
                float(ineq.max()), float(np.mean(t[ok])), 1.0 if not wall else None, int((~ok).sum()))
+
+
+def _check_reference(xi: np.ndarray, reference: Solution, where: str) -> None:
+    if not isinstance(reference, Solution):
+        raise TypeError(f"{where}: reference must be a Solution (family.solve(ξ)), got {type(reference).__name__}")
+    if xi.ndim != 2 or len(xi) == 0:
+        raise ValueError(f"{where}: ξ must be a non-empty batch (batch, n_params), got shape {xi.shape}")
+    if len(reference) != len(xi):
+        raise ValueError(f"{where}: reference has {len(reference)} instances but ξ has {len(xi)}")
+    if not reference.ok.any():
+        raise ValueError(f"{where}: the reference ({reference.solver}) solved none of the {len(reference)} instances")
 
 
 def _fmt(v: float | None, kind: str) -> str:
@@ -233,8 +249,11 @@ def compare(
     if not methods:
         raise ValueError("compare: give at least one method")
     xi = np.asarray(family.check_params(xi, check_domain=False, where="compare"), dtype=float)
+    if len(xi) == 0:
+        raise ValueError("compare: ξ is an empty batch; give at least one instance")
     if reference is None:
         reference = family.solve(xi, check_domain=False)
+    _check_reference(xi, reference, "compare")
     table = ResultsTable(title=title or f"{family.name}: {len(xi)} held-out instances")
     table.add(reference_row(family, xi, reference))
     if include_wall:
@@ -251,6 +270,12 @@ def compare(
 def per_instance(family: ProblemFamily, x: Any, xi: Any, reference: Solution) -> dict[str, np.ndarray]:
     """Per-instance gap and violations (NaN where reference or prediction failed), for box plots."""
     x, xi = _as_numpy(x, "per_instance x"), _as_numpy(xi, "per_instance ξ")
+    family.check_params(xi, check_domain=False, where="per_instance")
+    if x.shape != (len(xi), family.n_vars):
+        raise ValueError(f"per_instance: x must have shape ({len(xi)}, {family.n_vars}), got {x.shape}")
+    if not isinstance(reference, Solution) or len(reference) != len(xi):
+        raise ValueError(f"per_instance: reference must be a Solution of the {len(xi)} instances of ξ, got "
+                         f"{len(reference) if isinstance(reference, Solution) else type(reference).__name__}")
     out = {k: np.full(len(x), np.nan) for k in ("gap", "eq", "ineq")}
     use = reference.ok & np.all(np.isfinite(x), axis=1)
     if use.any():

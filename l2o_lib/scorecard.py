@@ -70,12 +70,16 @@ class Entry:
     reference_solver: str
     reference_cached: bool
     headline: dict[str, Any] = field(default_factory=dict)
+    targets: pretrained.TargetCheck | None = None
 
     def to_dict(self) -> dict[str, Any]:
         d = self.row.to_dict()
         d.update(model=self.model, chapter=self.chapter, problem=self.problem, reference_time=self.reference_time,
                  reference_solver=self.reference_solver, reference_cached=self.reference_cached,
                  recorded_headline=self.headline)
+        if self.targets is not None:
+            d.update(targets_met=[str(t) for t in self.targets.met], targets_missed=[str(t) for t in self.targets.missed],
+                     targets_not_decided=[t.field for t in self.targets.unchecked])
         return d
 
 
@@ -102,6 +106,8 @@ def score(name: str, n: int = DEFAULT_N, seed: int = DEFAULT_SEED, *, time_ref: 
     fam = model.problem
     data = datasets.labeled(fam, n, seed, folder=folder or cache_dir(), progress=progress)
     xi, ref = data.xi, data.solution
+    if isinstance(time_ref, bool) or not isinstance(time_ref, int) or time_ref < 1:
+        raise ValueError(f"time_ref must be a positive integer, got {time_ref!r}")
     k = min(time_ref, n)
     fam.solve(xi[:1], progress=False)  # warm-up, not timed: the first solve in a process pays one-off costs
     t0 = time.perf_counter()
@@ -111,7 +117,8 @@ def score(name: str, n: int = DEFAULT_N, seed: int = DEFAULT_SEED, *, time_ref: 
     seconds = metrics.timeit(model.predict, xi, warmup=1, repeat=repeat)
     x = model.predict(xi)
     row = metrics.evaluate(fam, x, xi, ref, method=name, time_per_instance=seconds / n, reference_time=ref_time)
-    return Entry(name, model.card.chapter, fam.name, row, ref_time, ref.solver, data.loaded, model.card.headline)
+    return Entry(name, model.card.chapter, fam.name, row, ref_time, ref.solver, data.loaded, model.card.headline,
+                 pretrained.check(row, model.card))
 
 
 def run(names: Sequence[str] | None = None, n: int = DEFAULT_N, seed: int = DEFAULT_SEED, **kwargs: Any) -> list[Entry]:
@@ -135,11 +142,14 @@ def table(entries: Sequence[Entry]) -> metrics.ResultsTable:
 
 def markdown(entries: Sequence[Entry]) -> str:
     """Markdown: the results table plus the problem and reference of each row."""
-    lines = [table(entries).to_markdown(), "", "| model | chapter | problem | reference (time / instance) | cached |",
-             "|---|---|---|---|---|"]
+    lines = [table(entries).to_markdown(), "",
+             "| model | chapter | problem | reference (time / instance) | cached | card's targets |",
+             "|---|---|---|---|---|---|"]
     for e in entries:
+        t = e.targets
+        verdict = "–" if t is None else (f"{len(t.met)} met" + (f", missed: {'; '.join(map(str, t.missed))}" if t.missed else ""))
         lines.append(f"| {e.model} | {e.chapter} | {e.problem} | {e.reference_solver} ({e.reference_time * 1e3:.3g} ms) "
-                     f"| {'yes' if e.reference_cached else 'no'} |")
+                     f"| {'yes' if e.reference_cached else 'no'} | {verdict} |")
     return "\n".join(lines)
 
 
@@ -182,6 +192,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = ap.parse_args(argv)
     if args.threads < 1:
         ap.error(f"--threads must be at least 1, got {args.threads}")
+    if args.n < 1:
+        ap.error(f"--n must be at least 1, got {args.n}")
+    if args.time_ref < 1:
+        ap.error(f"--time-ref must be at least 1 (instances on which the reference is re-timed), got {args.time_ref}")
+    # checked before any scoring, so that a typo does not cost a whole run
+    out_dir = args.json.resolve().parent
+    if not out_dir.is_dir() or not os.access(out_dir, os.W_OK):
+        ap.error(f"--json {args.json}: folder {out_dir} does not exist or is not writable")
+    if args.cache_dir is not None:
+        try:
+            args.cache_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            ap.error(f"--cache-dir {args.cache_dir}: cannot create it ({exc.strerror or exc})")
+        if not os.access(args.cache_dir, os.W_OK):
+            ap.error(f"--cache-dir {args.cache_dir} is not writable")
     if args.list:
         for name in pretrained.available():
             c = pretrained.card(name)

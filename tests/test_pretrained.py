@@ -21,7 +21,7 @@ def _save_mlp(name="tiny_map", fmt=".safetensors"):
     fam = problems.get("nonconvex_2d")
     torch.manual_seed(0)
     model = SolutionMap(fam, hidden=(8,))
-    path = pretrained.save(name, to_arrays(model), family=fam, loader="l2o_lib.torch.nets:load_solution_map",
+    path = pretrained.save(name, to_arrays(model), family=fam, loader="solution_map",
                            description="test", chapter="tests", config=model.config, headline={"gap_mean": 1.0},
                            fmt=fmt)
     return fam, model, path
@@ -68,11 +68,11 @@ def test_npz_is_read_without_pickle(data_dir):
 def test_save_rejects_bad_names_and_values(data_dir):
     fam = problems.get("nonconvex_2d")
     with pytest.raises(ValueError, match="letters, digits and underscores"):
-        pretrained.save("bad name!", {"w": np.ones(2)}, family=fam, loader="l2o_lib.torch.nets:load_solution_map",
+        pretrained.save("bad name!", {"w": np.ones(2)}, family=fam, loader="solution_map",
                         description="", chapter="")
     with pytest.raises(ValueError, match="not a finite numeric array"):
         pretrained.save("nan_model", {"w": np.array([np.nan])}, family=fam,
-                        loader="l2o_lib.torch.nets:load_solution_map", description="", chapter="")
+                        loader="solution_map", description="", chapter="")
 
 
 def test_every_shipped_card_is_complete_and_its_file_matches():

@@ -22,6 +22,8 @@ FAMILIES: dict[str, type[ProblemFamily]] = {
 
 def get(name: str, **kwargs: Any) -> ProblemFamily:
     """The problem family called ``name`` (see ``FAMILIES``), built with ``kwargs``."""
+    if not isinstance(name, str):
+        raise TypeError(f"problem family name must be a string, got {name!r} ({type(name).__name__}); known: {sorted(FAMILIES)}")
     if name not in FAMILIES:
         raise KeyError(f"unknown problem family {name!r}; known: {sorted(FAMILIES)}")
     return FAMILIES[name](**kwargs)

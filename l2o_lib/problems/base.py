@@ -21,6 +21,8 @@ from typing import Any
 import numpy as np
 from array_api_compat import array_namespace, is_jax_array, is_numpy_array, is_torch_array
 
+from l2o_lib.problems.validate import constructor_args
+
 OPTIMAL = "optimal"
 
 
@@ -106,6 +108,7 @@ class ProblemFamily(ABC):
                 bound.apply_defaults()
                 params = dict(bound.arguments)
                 params.pop(next(iter(signature.parameters)))
+                constructor_args(_label(cls), signature, params)
                 self.__dict__["_init_params"] = params
             init(self, *args, **kw)
 
@@ -151,6 +154,7 @@ class ProblemFamily(ABC):
         tensors get the shape check only, so that training loops stay free of host syncs.
         """
         where = where or f"{self.name}"
+        xi = _numeric(xi, "ξ", where)
         shape = _shape_of(xi)
         if len(shape) != 2 or shape[1] != self.n_params:
             hint = " (use xi[None, :] for a single instance)" if len(shape) == 1 else ""
@@ -180,6 +184,7 @@ class ProblemFamily(ABC):
     def check_x(self, x: Any, batch: int | None = None, *, where: str = "") -> Any:
         """Validate x: ``(batch, n_vars)``, and finite for host arrays."""
         where = where or f"{self.name}"
+        x = _numeric(x, "x", where)
         shape = _shape_of(x)
         if len(shape) != 2 or shape[1] != self.n_vars:
             raise ValueError(f"{where}: x must have shape (batch, {self.n_vars}), got {shape}")
@@ -193,9 +198,9 @@ class ProblemFamily(ABC):
 
     def _checked(self, x: Any, xi: Any, what: str) -> tuple[Any, Any]:
         where = f"{self.name}.{what}"
-        self.check_params(xi, check_domain=False, where=where)
-        self.check_x(x, _shape_of(xi)[0], where=where)
-        return x, xi
+        xi = self.check_params(xi, check_domain=False, where=where)
+        x = self.check_x(x, _shape_of(xi)[0], where=where)
+        return _same_library(x, xi, where)
 
     # ------------------------------------------------------------------ the mathematics
     def objective(self, x: Any, xi: Any) -> Any:
@@ -232,6 +237,7 @@ class ProblemFamily(ABC):
         ``solve_time`` is the solver's own time; ``wall_time`` adds the modeling layer's overhead.
         """
         xi = np.asarray(self.check_params(xi, check_domain=check_domain, where=f"{self.name}.solve"), dtype=float)
+        label = self._solver_label(options)
         n = xi.shape[0]
         x = np.full((n, self.n_vars), np.nan)
         obj = np.full(n, np.nan)
@@ -253,7 +259,14 @@ class ProblemFamily(ABC):
                 x[i] = xs
                 obj[i] = fs
         return Solution(x=x, objective=obj, status=status.astype(str), solve_time=solve_time, wall_time=wall,
-                        solver=self.reference_solver)
+                        solver=label)
+
+    def _solver_label(self, options: dict[str, Any]) -> str:
+        """Check ``solve``'s options before any instance is solved; the label of the solver they select."""
+        if options:
+            raise ValueError(f"{self.name}.solve: unknown option(s) {sorted(options)}; the reference "
+                             f"{self.reference_solver} takes none")
+        return self.reference_solver
 
     # ------------------------------------------------------------------ helpers for subclasses
     def _const(self, value: np.ndarray, like: Any) -> Any:
@@ -309,9 +322,21 @@ class CvxpyFamily(ProblemFamily):
             cache.append(self._build_cvxpy())
         return cache[0]
 
+    def _solver_label(self, options: dict[str, Any]) -> str:
+        import cvxpy as cp
+
+        solver = options.get("solver")
+        if solver is None:
+            return self.reference_solver
+        if not isinstance(solver, str) or solver.upper() not in cp.installed_solvers():
+            raise ValueError(f"{self.name}.solve: solver {solver!r} is not an installed cvxpy solver; installed: "
+                             f"{cp.installed_solvers()}")
+        return self.reference_solver if solver.upper() == self.default_solver else f"{solver.upper()} (cvxpy)"
+
     def _solve_one(self, xi: np.ndarray, *, solver: str | None = None, **kwargs: Any):
         import cvxpy as cp
 
+        chosen = set(kwargs)
         prob, x, param = self._parametrized()
         param.value = xi
         # No warm start by default: each instance is solved from scratch, as a reference should be. With cvxpy's
@@ -323,6 +348,11 @@ class CvxpyFamily(ProblemFamily):
             prob.solve(solver=solver or self.default_solver, **kwargs)
         except cp.SolverError as exc:
             return None, np.nan, f"solver error: {exc}", 0.0
+        except (TypeError, ValueError, KeyError) as exc:
+            if not chosen:
+                raise
+            raise ValueError(f"{self.name}.solve: {solver or self.default_solver} rejected the option(s) "
+                             f"{sorted(chosen)}: {exc}") from exc
         status = OPTIMAL if prob.status == "optimal" else str(prob.status)
         stats = prob.solver_stats
         t = float(stats.solve_time) if stats is not None and stats.solve_time else float("nan")
@@ -333,6 +363,12 @@ class CvxpyFamily(ProblemFamily):
         # a first-order solver (SCS) may return x a hair outside f's domain (e.g. -1e-10 in an entropy): keep
         # the solver's own objective then rather than reporting NaN for a solved instance
         return xs, (f if np.isfinite(f) else float(prob.value)), status, t
+
+
+def _label(cls: type) -> str:
+    """The family's name for messages: its ``name`` class attribute, else its class name."""
+    name = cls.__dict__.get("name")
+    return name if isinstance(name, str) else cls.__name__
 
 
 def _canonical(value: Any) -> Any:
@@ -350,6 +386,78 @@ def _canonical(value: Any) -> Any:
     raise TypeError(f"a problem family's constructor parameter must be a plain value, got {type(value).__name__}")
 
 
+def _library(a: Any) -> str:
+    if is_numpy_array(a):
+        return "numpy"
+    if is_torch_array(a):
+        return "torch"
+    if is_jax_array(a):
+        return "jax"
+    return type(a).__name__
+
+
+def _numeric(a: Any, what: str, where: str) -> Any:
+    """``a`` as given when it is a real numeric array; lists and tuples as float numpy arrays; else an error."""
+    if isinstance(a, (list, tuple)):
+        try:
+            return np.asarray(a, dtype=float)
+        except (TypeError, ValueError):
+            raise TypeError(f"{where}: {what} must be numbers, got a {type(a).__name__} holding {a!r:.80}") from None
+    if is_numpy_array(a) and a.dtype.kind not in "biuf":
+        raise TypeError(f"{where}: {what} must be a real numeric array, got dtype {a.dtype}")
+    if is_torch_array(a) and (a.is_complex() or a.dtype == _torch_bool()):
+        raise TypeError(f"{where}: {what} must be a real numeric tensor, got dtype {a.dtype}")
+    if not (is_numpy_array(a) or is_torch_array(a) or is_jax_array(a)):
+        raise TypeError(f"{where}: {what} must be a numpy, torch or JAX array, got {type(a).__name__}")
+    return a
+
+
+@functools.cache
+def _numpy_torch_dtypes() -> frozenset:
+    """Torch dtypes that `.numpy()` converts (built lazily: torch is optional)."""
+    import torch
+
+    return frozenset({torch.float64, torch.float32, torch.float16, torch.int64, torch.int32, torch.int16, torch.int8,
+                      torch.uint8, torch.bool})
+
+
+def _torch_bool() -> Any:
+    import torch
+
+    return torch.bool
+
+
+def _same_library(x: Any, xi: Any, where: str) -> tuple[Any, Any]:
+    """x and ξ from one array library, with a floating dtype where the arithmetic casts constants to it.
+
+    A numpy ξ next to a torch or JAX x is converted to x's library (dtype and device); any other mix is an error.
+    """
+    lx, lxi = _library(x), _library(xi)
+    if lx != lxi:
+        if lxi != "numpy":
+            raise TypeError(f"{where}: x is a {lx} array but ξ is a {lxi} array; pass both from the same library")
+        if lx == "torch":
+            import torch
+
+            xi = torch.as_tensor(np.asarray(xi, dtype=float), dtype=x.dtype if x.is_floating_point() else None,
+                                 device=x.device)
+        else:
+            import jax.numpy as jnp
+
+            xi = jnp.asarray(np.asarray(xi, dtype=float), dtype=x.dtype if jnp.issubdtype(x.dtype, jnp.floating) else None)
+    for name, a in (("x", x), ("ξ", xi)):
+        if lx == "torch" and not a.is_floating_point():
+            raise TypeError(f"{where}: {name} has dtype {a.dtype}; the objective and residuals need a floating dtype "
+                            "(use .double())")
+        if lx == "jax":
+            import jax.numpy as jnp
+
+            if not jnp.issubdtype(a.dtype, jnp.floating):
+                raise TypeError(f"{where}: {name} has dtype {a.dtype}; the objective and residuals need a floating dtype "
+                                "(use .astype(float))")
+    return x, xi
+
+
 def _device(x: Any) -> Any:
     from array_api_compat import device
 
@@ -363,7 +471,8 @@ def _host_values(a: Any) -> np.ndarray | None:
     if is_torch_array(a):
         if a.device.type != "cpu":
             return None
-        return a.detach().numpy()
+        a = a.detach()
+        return (a if a.dtype in _numpy_torch_dtypes() else a.double()).numpy()
     if is_jax_array(a):
         try:
             return np.asarray(a)

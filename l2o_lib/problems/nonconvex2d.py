@@ -71,10 +71,19 @@ class Nonconvex2D(ProblemFamily):
         ang = np.deg2rad(np.array(START_ANGLES))
         return 0.75 * p * np.stack([np.cos(ang), np.sin(ang)], axis=1)
 
-    def _solve_one(self, xi: np.ndarray, *, starts: int | None = None, **_: Any):
+    def _solver_label(self, options: dict[str, Any]) -> str:
+        if unknown := sorted(set(options) - {"starts"}):
+            raise ValueError(f"{self.name}.solve: unknown option(s) {unknown}; the reference is {self.reference_solver} "
+                             f"and takes only starts (1 to {len(START_ANGLES)})")
+        starts = options.get("starts", len(START_ANGLES))
+        if isinstance(starts, bool) or not isinstance(starts, (int, np.integer)) or not 1 <= starts <= len(START_ANGLES):
+            raise ValueError(f"{self.name}.solve: starts must be an integer from 1 to {len(START_ANGLES)}, got {starts!r}")
+        return self.reference_solver
+
+    def _solve_one(self, xi: np.ndarray, *, starts: int = len(START_ANGLES)):
         solver = self._solver()
         p, a = float(xi[0]), float(xi[1])
-        x0s = self.starts(p)[: (starts or len(START_ANGLES))]
+        x0s = self.starts(p)[:starts]
         best_x, best_f, spent, last = None, np.inf, 0.0, "not run"
         for x0 in x0s:
             t0 = time.perf_counter()
