@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Run the whole test suite (creates .venv first if it is missing):
-# lint, l2o_lib unit tests, notebook hygiene, every chapter under nbval in quick mode, the book build with
+# lint, l2o_lib unit tests, notebook hygiene, every chapter and student notebook under nbval in quick mode, the book build with
 # warnings as errors, the browser test of the built pages, and the shipped-model checks.
 #   bash scripts/test.sh [extra pytest args]
 set -euo pipefail
@@ -17,6 +17,6 @@ if [ -f scripts/install_browser.sh ]; then
 fi
 echo "[test] pytest: unit tests, hygiene, shipped models, nbval (quick mode), book build, browser"
 status=0
-python -m pytest tests chapters --nbval-lax --nbval-cell-timeout=600 -p no:cacheprovider -ra --durations=15 "$@" || status=$?
+python -m pytest tests chapters students --nbval-lax --nbval-cell-timeout=600 -p no:cacheprovider -ra --durations=15 "$@" || status=$?
 echo "[test] finished in $(( $(date +%s) - start )) s (pytest exit $status, ruff exit $lint)"
 [ "$status" = 0 ] && [ "$lint" = 0 ]
