@@ -55,6 +55,18 @@ STUDENT_CHECKS: dict[str, tuple[str, str]] = {
         "    err = float(np.max(np.abs(np.asarray(M_you) - M_num)))\n"
         "    print(\"correct\" if err < 1e-4 else \"not yet\", f\"(largest difference {err:.1e})\")\n",
     ),
+    "ch03-ex1": (
+        "def jacobian_closed_form(Q, x_star):\n"
+        "    \"\"\"Your dx*/dxi (an n x n tensor) of the box QP at its solution x_star (1 x n).\"\"\"\n"
+        "    return None\n",
+        "# Check: w^T (your Jacobian) against the finite-difference vector-Jacobian product g_fd\n"
+        "J_you = jacobian_closed_form(Q, x_star)\n"
+        "if J_you is None:\n"
+        "    print(\"not answered yet: fill in jacobian_closed_form above\")\n"
+        "else:\n"
+        "    err = float((torch.as_tensor(J_you, dtype=DT).T @ w[0] - g_fd).norm() / g_fd.norm())\n"
+        "    print(\"correct\" if err < 1e-6 else \"not yet\", f\"(relative difference {err:.1e})\")\n",
+    ),
     "ch1-ex3": (
         "def restore(x, xi):\n"
         "    \"\"\"Your approximate projection of predictions x (batch, 2) for parameters xi.\"\"\"\n"

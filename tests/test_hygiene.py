@@ -92,7 +92,7 @@ def test_badge_and_setup_cell_point_at_the_configured_repository(path):
     assert badge in first.source, f"{path.name}: cell 1 needs the Colab badge opening the student notebook {badge}"
     assert (ROOT / "students" / path.name).is_file(), f"students/{path.name}: run scripts/make_student_notebooks.py"
     assert "colab-badge.svg" in first.source
-    assert setup.source.startswith(SETUP_HEAD), f"{path.name}: the first code cell must start with the setup block"
+    assert setup.source.startswith(SETUP_HEAD), f"{path.name}: not DEVELOPING.md's setup cell (scripts/sync_setup_cell.py)"
     assert "runtime.setup(seed=0, quick=QUICK" in setup.source, f"{path.name}: the QUICK field goes to runtime.setup"
     assert "hide-input" in setup.metadata.get("tags", []), f"{path.name}: the setup cell's input hides in the book"
 

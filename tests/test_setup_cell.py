@@ -66,3 +66,29 @@ def test_a_failed_install_says_so_and_is_retried_on_the_next_run(tmp_path, origi
         assert r.returncode != 0 and "Installing l2o_lib" in r.stdout
         assert "RuntimeError: pip could not install l2o_lib" in r.stderr and "pip said:" in r.stderr
         assert "Python project" in r.stderr or "setup.py" in r.stderr     # pip's own reason
+
+
+def test_sync_setup_cell_brings_an_old_style_chapter_to_the_convention(tmp_path):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("sync_setup_cell", ROOT / "scripts" / "sync_setup_cell.py")
+    sync = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(sync)
+    current = ROOT / "chapters" / "02_supervised_vs_self_supervised.ipynb"
+    nb = nbformat.read(current, as_version=4)
+    old = tmp_path / current.name
+    old_nb = nbformat.read(current, as_version=4)
+    old_nb.cells[0].source = old_nb.cells[0].source.replace("/students/", "/chapters/")
+    old_nb.cells[1].source = ("# Setup (an older version)\nimport os\n" + sync.MARK +
+                              old_nb.cells[1].source.split(sync.MARK)[1].replace(", quick=QUICK", ""))
+    old_nb.cells[1].metadata = {}
+    nbformat.write(old_nb, old)
+    assert sync.sync(old, sync.canonical_head())
+    new = nbformat.read(old, as_version=4)
+    assert new.cells[1].source == nb.cells[1].source and new.cells[0].source == nb.cells[0].source
+    assert new.cells[1].metadata["tags"] == ["hide-input"]
+    assert not sync.sync(old, sync.canonical_head())                     # idempotent
+    for path in sorted((ROOT / "chapters").glob("*.ipynb")):             # the chapters already follow it
+        copy = tmp_path / "c.ipynb"
+        copy.write_text(path.read_text())
+        assert not sync.sync(copy, sync.canonical_head()), path.name
