@@ -39,12 +39,12 @@ if "google.colab" in sys.modules:
             log = (r.stdout + r.stderr)[-3000:]
             raise RuntimeError("pip could not install l2o_lib (no network? a version "
                                f"conflict?). pip said:\\n{{log}}")
+        importlib.invalidate_caches()
         from importlib.metadata import version
         new = [m for m in old if version(m) != old[m]]
         if new:
             raise RuntimeError(f"Installed, but pip replaced {{new}}, loaded before: "
                                "Runtime > Restart session, then run this cell again.")
-        importlib.invalidate_caches()
     os.environ["L2O_DATA_DIR"] = BOOK + "/data"
 # ---- imports, seed, device, quick mode
 '''
