@@ -35,9 +35,18 @@ def _env_flag(name: str) -> bool:
     raise ValueError(f"environment variable {name}={os.environ[name]!r}: expected 0/1, true/false, yes/no")
 
 
+_quick_choice: bool | None = None  # the setup cell's QUICK field, recorded by setup()
+
+
 def quick_mode() -> bool:
-    """Quick mode (``L2O_QUICK=1``): fewer samples and epochs, same code path."""
-    return _env_flag(QUICK_ENV)
+    """Quick mode: fewer samples and epochs, same code path.
+
+    ``L2O_QUICK`` decides when it is set (CI, the book build, the test command); otherwise the setup cell's
+    ``QUICK`` form field as last passed to :func:`setup`; otherwise full mode.
+    """
+    if os.environ.get(QUICK_ENV, "").strip():
+        return _env_flag(QUICK_ENV)
+    return bool(_quick_choice)
 
 
 def save_pretrained_requested() -> bool:
@@ -56,6 +65,35 @@ def torch_device() -> str:
     import torch
 
     return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def device_description(device: str) -> str:
+    """``device`` with what it is: the GPU's name, or that no GPU is visible."""
+    if device == "cuda":
+        import torch
+
+        return f"cuda ({torch.cuda.get_device_name(0)})"
+    if device == "cpu":
+        return "cpu (torch sees no GPU)" if _has("torch") else "cpu"
+    return device
+
+
+def enable_colab_widgets() -> bool:
+    """Turn on Colab's custom widget manager (ipywidgets 8 widgets and tqdm bars render blank without it).
+
+    Returns True when it was enabled; False outside Colab or on a Colab without the call.
+    """
+    if not in_colab():
+        return False
+    try:
+        from google.colab import output
+    except ImportError:
+        return False
+    enable = getattr(output, "enable_custom_widget_manager", None)
+    if enable is None:
+        return False
+    enable()
+    return True
 
 
 def jax_backend() -> str | None:
@@ -98,11 +136,17 @@ class Runtime:
         return f"l2o_lib runtime: {where}, device={self.device}, mode={mode}, seed={self.seed}"
 
 
-def setup(seed: int = 0, *, torch: bool = True, threads: int | None = None) -> Runtime:
-    """Seed everything, choose the device and read quick mode; print a one-line summary.
+def setup(seed: int = 0, *, quick: bool | None = None, torch: bool = True, threads: int | None = None) -> Runtime:
+    """Seed everything, choose the device and read quick mode; print what was chosen.
 
-    ``torch=False`` skips torch (JAX-only chapters). ``threads`` caps torch's CPU threads.
+    ``quick`` is the setup cell's form field; ``L2O_QUICK``, when set, wins over it. ``torch=False`` skips
+    torch (JAX-only chapters). ``threads`` caps torch's CPU threads. In Colab, turns on the custom widget
+    manager so that the live widgets and progress bars render.
     """
+    global _quick_choice
+    if quick is not None and not isinstance(quick, bool):
+        raise ValueError(f"quick must be True, False or None, got {quick!r}")
+    _quick_choice = quick
     seed_everything(seed, torch=torch)
     device = torch_device() if torch else (jax_backend() or "cpu")
     if torch and threads is not None and _has("torch"):
@@ -111,5 +155,11 @@ def setup(seed: int = 0, *, torch: bool = True, threads: int | None = None) -> R
         _torch.set_num_threads(int(threads))
     rt = Runtime(quick=quick_mode(), colab=in_colab(), device=device, seed=int(seed))
     print(rt)
+    env = os.environ.get(QUICK_ENV, "").strip()
+    if env and quick is not None and rt.quick != quick:
+        print(f"  mode: {QUICK_ENV}={env} is set, and wins over the setup cell's QUICK = {quick}")
+    print(f"  torch device: {device_description(device)}" if torch else f"  jax backend: {device}")
+    if rt.colab and enable_colab_widgets():
+        print("  Colab: custom widget manager on (live widgets and progress bars)")
     return rt
 

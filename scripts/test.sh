@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Run the test suite (creates .venv first if it is missing).
 #   bash scripts/test.sh [extra pytest args]         the full tier: lint, l2o_lib unit tests, notebook hygiene,
-#                                                    every chapter under nbval in quick mode, the book build with
-#                                                    warnings as errors, the browser test, the shipped-model checks
+#                                                    every chapter and student notebook under nbval (quick
+#                                                    mode), the book build with warnings as errors, the
+#                                                    browser test, the shipped-model checks
 #   bash scripts/test.sh --fast [extra pytest args]  the fast tier (pull requests): lint and
 #                                                    `pytest tests -m "not slow and not browser"`; no notebook runs,
 #                                                    no book build
@@ -26,7 +27,7 @@ else
     bash scripts/install_browser.sh
   fi
   echo "[test] pytest: unit tests, hygiene, shipped models, nbval (quick mode), book build, browser"
-  python -m pytest tests chapters --nbval-lax --nbval-cell-timeout=600 -p no:cacheprovider -ra --durations=15 "$@" || status=$?
+  python -m pytest tests chapters students --nbval-lax --nbval-cell-timeout=600 -p no:cacheprovider -ra --durations=15 "$@" || status=$?
 fi
 echo "[test] $tier tier finished in $(( $(date +%s) - start )) s (pytest exit $status, ruff exit $lint)"
 [ "$status" = 0 ] && [ "$lint" = 0 ]

@@ -110,7 +110,7 @@ def test_page_in_browser(entry, server, driver):
             ".filter(i => i.complete && i.naturalWidth > 0).length")
         if re.match(r"\d\d_", name):
             assert imgs > 0, f"{entry}: no rendered figure"
-        colab = f"colab.research.google.com/github/{OWNER_REPO}/blob/{BRANCH}/{entry}.ipynb"
+        colab = f"colab.research.google.com/github/{OWNER_REPO}/blob/{BRANCH}/students/{name}.ipynb"  # the student notebook
         links = driver.execute_script("return Array.from(document.querySelectorAll('a')).map(a => a.href)")
         assert any(colab in h for h in links), f"{entry}: no Colab link to {colab}"
         if re.match(r"\d\d_", name):  # the badge image is served by the book, so it shows offline too

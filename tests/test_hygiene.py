@@ -15,15 +15,37 @@ BRANCH = CONFIG["repository"].get("branch", "main")
 OWNER_REPO = REPO_URL.split("github.com/")[1]
 NOTEBOOKS = sorted((ROOT / "chapters").glob("*.ipynb"))
 CHAPTERS = [p for p in NOTEBOOKS if re.match(r"\d\d_", p.name)]
+STUDENT_NOTEBOOKS = sorted((ROOT / "students").rglob("*.ipynb"))
 
-SETUP_HEAD = f'''# Setup: in Colab, fetch the book and install l2o_lib from it (Colab's own torch and jax stay in place).
-import os, subprocess, sys
-REPO = "{REPO_URL}"
+SETUP_HEAD = f'''# Setup: in Colab, fetch the book and install l2o_lib (Colab's torch and jax stay).
+QUICK = False  # @param {{type:"boolean"}}
+import importlib.util, os, subprocess, sys
+REPO, BOOK = "{REPO_URL}", "/content/{REPO_URL.rsplit("/", 1)[1]}"
 if "google.colab" in sys.modules:
-    if not os.path.isdir("/content/{REPO_URL.rsplit("/", 1)[1]}"):
-        subprocess.run(["git", "clone", "-q", "--depth", "1", REPO, "/content/{REPO_URL.rsplit("/", 1)[1]}"], check=True)
-        subprocess.run([sys.executable, "-m", "pip", "install", "-q", "/content/{REPO_URL.rsplit("/", 1)[1]}[colab]"], check=True)
-    os.environ["L2O_DATA_DIR"] = "/content/{REPO_URL.rsplit("/", 1)[1]}/data"
+    if not os.path.isdir(BOOK + "/.git"):
+        print("Fetching the book from", REPO)
+        r = subprocess.run(["git", "clone", "-q", "--depth", "1", REPO, BOOK],
+                           capture_output=True, text=True)
+        if r.returncode:
+            hint = f"no network, or a wrong URL? (half-made {{BOOK}}? !rm -rf {{BOOK}})"
+            raise RuntimeError(f"Could not clone {{REPO}}: {{hint}}\\n{{r.stderr}}")
+    if importlib.util.find_spec("l2o_lib") is None:
+        print("Installing l2o_lib: 1-2 minutes the first time (casadi, NeuroMANCER)")
+        mods = ("numpy", "scipy", "matplotlib", "ipywidgets", "pydot", "tqdm")
+        old = {{m: sys.modules[m].__version__ for m in mods if m in sys.modules}}
+        r = subprocess.run([sys.executable, "-m", "pip", "install", "-q",
+                            BOOK + "[colab]"], capture_output=True, text=True)
+        if r.returncode:
+            log = (r.stdout + r.stderr)[-3000:]
+            raise RuntimeError("pip could not install l2o_lib (no network? a version "
+                               f"conflict?). pip said:\\n{{log}}")
+        importlib.invalidate_caches()
+        from importlib.metadata import version
+        new = [m for m in old if version(m) != old[m]]
+        if new:
+            raise RuntimeError(f"Installed, but pip replaced {{new}}, loaded before: "
+                               "Runtime > Restart session, then run this cell again.")
+    os.environ["L2O_DATA_DIR"] = BOOK + "/data"
 # ---- imports, seed, device, quick mode
 '''
 
@@ -50,7 +72,7 @@ def test_there_are_chapters():
     assert len(CHAPTERS) >= 1
 
 
-@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+@pytest.mark.parametrize("path", NOTEBOOKS + STUDENT_NOTEBOOKS, ids=lambda p: str(p.relative_to(ROOT)))
 def test_notebook_is_valid_and_carries_no_outputs(path):
     nb = nbformat.read(path, as_version=4)
     nbformat.validate(nb)
@@ -66,11 +88,17 @@ def test_badge_and_setup_cell_point_at_the_configured_repository(path):
     nb = nbformat.read(path, as_version=4)
     first, setup = nb.cells[0], next(c for c in nb.cells if c.cell_type == "code")
     assert first.cell_type == "markdown" and first.source.lstrip().startswith("# "), "cell 1: a markdown title"
-    badge = f"https://colab.research.google.com/github/{OWNER_REPO}/blob/{BRANCH}/chapters/{path.name}"
-    assert badge in first.source, f"{path.name}: cell 1 needs the Colab badge linking to {badge}"
+    badge = f"https://colab.research.google.com/github/{OWNER_REPO}/blob/{BRANCH}/students/{path.name}"
+    assert badge in first.source, f"{path.name}: cell 1 needs the Colab badge opening the student notebook {badge}"
+    assert (ROOT / "students" / path.name).is_file(), f"students/{path.name}: run scripts/make_student_notebooks.py"
     assert "colab-badge.svg" in first.source
-    assert setup.source.startswith(SETUP_HEAD), f"{path.name}: the first code cell must start with the setup block"
-    assert "runtime.setup(" in setup.source
+    assert setup.source.startswith(SETUP_HEAD), f"{path.name}: not DEVELOPING.md's setup cell (scripts/sync_setup_cell.py)"
+    assert "runtime.setup(seed=0, quick=QUICK" in setup.source, f"{path.name}: the QUICK field goes to runtime.setup"
+    assert "hide-input" in setup.metadata.get("tags", []), f"{path.name}: the setup cell's input hides in the book"
+
+
+def test_developing_md_shows_the_setup_cell_verbatim():
+    assert SETUP_HEAD in (ROOT / "DEVELOPING.md").read_text(), "DEVELOPING.md: update its copy of the setup cell"
 
 
 @pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.name)

@@ -17,6 +17,44 @@ def test_setup_reads_quick_mode_and_picks(monkeypatch, capsys):
     assert runtime.setup(seed=3, torch=False).pick(full=100, quick=5) == 100
 
 
+def test_the_setup_cells_quick_field_decides_unless_l2o_quick_is_set(monkeypatch, capsys):
+    monkeypatch.delenv("L2O_QUICK", raising=False)
+    assert runtime.setup(seed=0, quick=True, torch=False).quick and runtime.quick_mode()
+    assert not runtime.setup(seed=0, quick=False, torch=False).quick and not runtime.quick_mode()
+    assert not runtime.setup(seed=0, torch=False).quick            # no field, no variable: full mode
+    monkeypatch.setenv("L2O_QUICK", "0")                           # CI's and the book's choice wins
+    assert not runtime.setup(seed=0, quick=True, torch=False).quick
+    assert "L2O_QUICK=0 is set, and wins over the setup cell's QUICK = True" in capsys.readouterr().out
+    monkeypatch.setenv("L2O_QUICK", "1")
+    assert runtime.setup(seed=0, quick=False, torch=False).quick
+    with pytest.raises(ValueError, match="quick must be True, False or None"):
+        runtime.setup(seed=0, quick="yes", torch=False)
+
+
+def test_setup_reports_the_device(capsys):
+    rt = runtime.setup(seed=0)
+    out = capsys.readouterr().out
+    assert f"device={rt.device}" in out and "  torch device: " in out
+    assert ("torch sees no GPU" in out) == (rt.device == "cpu")
+
+
+def test_setup_enables_colabs_widget_manager_in_colab(monkeypatch, capsys):
+    import types
+
+    calls = []
+    colab, output = types.ModuleType("google.colab"), types.ModuleType("google.colab.output")
+    output.enable_custom_widget_manager = lambda: calls.append("on")
+    colab.output = output
+    monkeypatch.setitem(sys.modules, "google.colab", colab)
+    monkeypatch.setitem(sys.modules, "google.colab.output", output)
+    rt = runtime.setup(seed=0, torch=False)
+    assert rt.colab and calls == ["on"] and "custom widget manager on" in capsys.readouterr().out
+    monkeypatch.delitem(sys.modules, "google.colab")
+    monkeypatch.delenv("COLAB_RELEASE_TAG", raising=False)
+    runtime.setup(seed=0, torch=False)
+    assert calls == ["on"]                                         # outside Colab: not called
+
+
 def test_seeding_makes_numpy_and_torch_repeatable():
     torch = pytest.importorskip("torch")
     import numpy as np
