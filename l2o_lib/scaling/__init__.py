@@ -345,12 +345,16 @@ def crossover_table(doc: dict[str, Any], *, time: str = "wall") -> str:
     return "\n".join(lines)
 
 
-def skipped_table(doc: dict[str, Any]) -> str:
-    """Markdown: every (family, method, n) the size sweep skipped, with the reason."""
-    if not doc["size_skipped"]:
-        return "_every method ran at every size_"
-    lines = ["| family | method | n | why |", "|---|---|---|---|"]
-    lines += [f"| {s['family']} | {s['method']} | {s['n']} | {s['reason']} |" for s in doc["size_skipped"]]
+def skipped_table(doc: dict[str, Any], section: str = "size") -> str:
+    """Markdown: every cell the ``"size"`` (or ``"batch"``) sweep skipped, with the reason."""
+    if section not in ("size", "batch"):
+        raise ValueError(f"skipped_table: section must be 'size' or 'batch', got {section!r}")
+    rows = doc[f"{section}_skipped"]
+    if not rows:
+        return f"_nothing skipped in the {section} sweep_"
+    col = "n" if section == "size" else "batch"
+    lines = [f"| family | method | {col} | why |", "|---|---|---|---|"]
+    lines += [f"| {s['family']} | {s['method']} | {s[col]} | {s['reason']} |" for s in rows]
     return "\n".join(lines)
 
 
