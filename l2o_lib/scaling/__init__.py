@@ -395,6 +395,24 @@ def saturation_table(doc: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def memory_table(doc: dict[str, Any]) -> str:
+    """Markdown: peak memory per (family, method) at its largest size and, for batched methods, its largest batch."""
+    largest_batch = {}
+    for r in doc["batch"]:
+        key = (r["family"], r["method"])
+        if key not in largest_batch or r["batch"] > largest_batch[key]["batch"]:
+            largest_batch[key] = r
+    lines = ["| family | method | largest n (batch) | peak MB there | largest batch (n) | peak MB there |",
+             "|---|---|---|---|---|---|"]
+    for fam in families(doc):
+        for method, _ in methods_of(doc, fam):
+            r = max((r for r in doc["size"] if r["family"] == fam and r["method"] == method), key=lambda r: r["n"])
+            b = largest_batch.get((fam, method))
+            tail = f"{b['batch']} ({b['n']}) | {b['peak_mb']:.3g} |" if b else "— | — |"
+            lines.append(f"| {fam} | {method} | {r['n']} ({r['batch']}) | {r['peak_mb']:.3g} | {tail}")
+    return "\n".join(lines)
+
+
 def accuracy_table(doc: dict[str, Any]) -> str:
     """Markdown: the accuracy sweep, with training time and the break-even number of instances."""
     lines = ["| n | width | training | gap % mean / max | max ineq. viol. | max eq. viol. | reference / learned time "
@@ -430,6 +448,6 @@ def summary_table(doc: dict[str, Any], *, tail: int = 3, solver: str = "Clarabel
 
 
 __all__ = ["DEFAULT_PATH", "SCHEMA", "accuracy_table", "break_even", "crossover", "crossover_table", "crossovers",
-           "exponent_table", "exponents", "families", "fit_exponent", "load", "methods_of", "overhead", "overhead_table",
-           "plot_accuracy", "plot_batches", "plot_sizes", "saturation", "saturation_table", "save_plots",
-           "skipped_table", "summary_table", "validate"]
+           "exponent_table", "exponents", "families", "fit_exponent", "load", "memory_table", "methods_of", "overhead",
+           "overhead_table", "plot_accuracy", "plot_batches", "plot_sizes", "saturation", "saturation_table",
+           "save_plots", "skipped_table", "summary_table", "validate"]
