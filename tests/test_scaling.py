@@ -167,3 +167,19 @@ def test_recorded_sweep_is_valid_and_covers_the_range():
     assert max(r["n"] for r in doc["size"]) >= 1000 and min(r["n"] for r in doc["size"]) <= 10
     assert max(r["batch"] for r in doc["batch"]) >= 10_000
     assert len(doc["accuracy"]) >= 3
+
+
+def test_tables_carry_the_computed_figures():
+    sizes = [10, 100, 1000]
+    rows = [_row("qp", "Clarabel", "solver", n, 1e-6 * n**2, solver_time_per_instance=5e-7 * n**2,
+                 first_call_seconds=0.5) for n in sizes]
+    rows += [_row("qp", "net", "learned", n, 1e-4 * n, peak_mb=float(n)) for n in sizes]
+    doc = _doc(size=rows)
+    summary = scaling.summary_table(doc)
+    assert "| qp | net | learned | 1.00 | 0.00 | n ≈ 100 |" in summary
+    assert "| qp | Clarabel | solver | 2.00 |" in summary
+    assert "| qp | Clarabel | 1000 | 500 ms | 1e+03 ms | 2 | 0.50 s |" in scaling.overhead_table(doc)
+    assert "| qp | net | 1000 (1) | 1e+03 | — | — |" in scaling.memory_table(doc)
+    assert scaling.skipped_table(doc) == "_nothing skipped in the size sweep_"
+    with pytest.raises(ValueError, match="section"):
+        scaling.skipped_table(doc, "accuracy")
