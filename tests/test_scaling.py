@@ -92,6 +92,10 @@ def test_saturation_finds_the_batch_at_ninety_percent_of_the_best_throughput():
     assert s["speedup_vs_batch_1"] == pytest.approx(100.0)
     with pytest.raises(ValueError, match="level"):
         scaling.saturation(doc, level=0)
+    doc["size"] = [_row("qp", "slow solver", "solver", 10, 1e-2), _row("qp", "fast solver", "solver", 10, 2e-3),
+                   _row("qp", "fast solver", "solver", 30, 1e-4)]
+    (one,) = scaling.batch_one(doc)  # batch 1 of the net (1e-3 s) against the fastest solver at n = 10
+    assert one["solver"] == "fast solver" and one["ratio"] == pytest.approx(0.5)
 
 
 def test_validate_names_what_is_wrong(tmp_path):

@@ -216,6 +216,25 @@ def saturation(doc: dict[str, Any], level: float = 0.9) -> list[dict[str, Any]]:
     return out
 
 
+def batch_one(doc: dict[str, Any]) -> list[dict[str, Any]]:
+    """Each batched method run one instance at a time against the fastest solver (wall time) at the same size.
+
+    ``ratio`` < 1: the method, unbatched, is still faster per instance than every solver measured there.
+    """
+    out = []
+    for r in doc["batch"]:
+        if r["batch"] != 1:
+            continue
+        solvers = [s for s in doc["size"] if s["family"] == r["family"] and s["n"] == r["n"] and s["kind"] == "solver"]
+        if not solvers:
+            continue
+        best = min(solvers, key=lambda s: s["time_per_instance"])
+        out.append({"family": r["family"], "method": r["method"], "kind": r["kind"], "n": r["n"],
+                    "time": r["time_per_instance"], "solver": best["method"], "solver_time": best["time_per_instance"],
+                    "ratio": r["time_per_instance"] / best["time_per_instance"]})
+    return out
+
+
 def break_even(doc: dict[str, Any]) -> list[dict[str, Any]]:
     """Accuracy sweep: instances after which training pays, train_seconds / (reference time − inference time)."""
     out = []
@@ -447,7 +466,7 @@ def summary_table(doc: dict[str, Any], *, tail: int = 3, solver: str = "Clarabel
     return "\n".join(lines)
 
 
-__all__ = ["DEFAULT_PATH", "SCHEMA", "accuracy_table", "break_even", "crossover", "crossover_table", "crossovers",
+__all__ = ["DEFAULT_PATH", "SCHEMA", "accuracy_table", "batch_one", "break_even", "crossover", "crossover_table", "crossovers",
            "exponent_table", "exponents", "families", "fit_exponent", "load", "memory_table", "methods_of", "overhead",
            "overhead_table", "plot_accuracy", "plot_batches", "plot_sizes", "saturation", "saturation_table",
            "save_plots", "skipped_table", "summary_table", "validate"]
