@@ -52,10 +52,11 @@ def nm_dpc(family: Any, hidden: Sequence[int] = (20, 20, 20, 20), *, state_penal
            input_penalty: float = 50.0) -> Any:
     """The DPC problem in NeuroMANCER: policy and model nodes in a ``System`` over the MPC horizon.
 
-    Loss = the MPC cost of the rolled-out trajectory (Σ x_kᵀQx_k + u_kᵀRu_k + x_NᵀPx_N, averaged over the
-    batch and divided by N) + ``state_penalty`` · the mean violation of the state bounds + ``input_penalty`` ·
-    the mean violation of the input bounds (NeuroMANCER's ``PenaltyLoss``). The data dictionary holds
-    ``"X"``: initial states of shape (batch, 1, nx).
+    The policy is u = u_max tanh(MLP(x / x_max)). Loss = the MPC cost of the rolled-out trajectory
+    (Σ x_kᵀQx_k + u_kᵀRu_k + x_NᵀPx_N, averaged over the batch and divided by N) + ``state_penalty`` · the
+    mean violation of the state bounds + ``input_penalty`` · the mean violation of the input bounds
+    (NeuroMANCER's ``PenaltyLoss``; zero here, kept as in the example). The data dictionary holds ``"X"``:
+    initial states of shape (batch, 1, nx).
     """
     from l2o_lib.torch.nm import neuromancer as nm
 
@@ -66,7 +67,9 @@ def nm_dpc(family: Any, hidden: Sequence[int] = (20, 20, 20, 20), *, state_penal
     scale = torch.as_tensor(np.asarray(family.x_max, dtype=np.float32))
     net = nm.modules.blocks.MLP(insize=family.nx, outsize=family.nu, bias=True, linear_map=nm.slim.maps["linear"],
                                 nonlin=nn.ReLU, hsizes=[int(h) for h in hidden])
-    policy = Node(lambda x: net(x / scale), ["X"], ["U"], name="policy")
+    u_max = float(family.u_max[0])
+    # u = u_max tanh(net): the input bound holds by construction (NeuroMANCER's example penalizes it instead)
+    policy = Node(lambda x: u_max * torch.tanh(net(x / scale)), ["X"], ["U"], name="policy")
     policy.net = net  # registered as a submodule, so its weights are the problem's parameters
     model = Node(lambda x, u: x @ A.T + u @ B.T, ["X", "U"], ["X"], name="model")
     system = System([policy, model], nsteps=family.horizon, name="closed_loop")
@@ -79,7 +82,7 @@ def nm_dpc(family: Any, hidden: Sequence[int] = (20, 20, 20, 20), *, state_penal
     cost_node = Node(mpc_cost, ["X", "U"], ["J"], name="cost")
     x, u, J = variable("X"), variable("U"), variable("J")
     objective = J.minimize(weight=1.0, name="mpc_cost")
-    x_max, u_max = float(family.x_max[0]), float(family.u_max[0])
+    x_max = float(family.x_max[0])
     bounds = [state_penalty * (x <= x_max), state_penalty * (x >= -x_max),
               input_penalty * (u <= u_max), input_penalty * (u >= -u_max)]
     for con, name in zip(bounds, ("x_max", "x_min", "u_max", "u_min")):
