@@ -46,7 +46,7 @@ class OSQPSession:
 
     def __init__(self, family: Any, *, eps: float = 1e-3, rho: float = 0.1, adaptive_rho: bool = True,
                  adaptive_rho_interval: int = 25, check_termination: int = 1, max_iter: int = 20000,
-                 polishing: bool = False, sigma: float = 1e-6, alpha: float = 1.6):
+                 polishing: bool = False, sigma: float = 1e-6, alpha: float = 1.6, scaling: int = 10):
         if not callable(getattr(family, "qp", None)):
             raise TypeError(f"OSQPSession needs a family with a qp() form (OSQP's P, q, A, l, u); "
                             f"{type(family).__name__} has none")
@@ -64,7 +64,7 @@ class OSQPSession:
         self.settings = dict(eps_abs=self.eps, eps_rel=self.eps, rho=self.rho, adaptive_rho=self.adaptive_rho,
                              adaptive_rho_interval=int(adaptive_rho_interval), check_termination=int(check_termination),
                              max_iter=int(max_iter), polishing=bool(polishing), sigma=sigma, alpha=alpha,
-                             warm_starting=True, verbose=False, scaling=10)
+                             warm_starting=True, verbose=False, scaling=int(scaling))
         self.solver = osqp.OSQP()
         t0 = time.perf_counter()
         self.solver.setup(data.P, data.q, data.A, data.l[0], data.u[0], **self.settings)

@@ -239,8 +239,6 @@ class LinearMPC(ProblemFamily):
         nU = self.horizon * self.nu
         ok = np.zeros(xi.shape[0], dtype=bool)
         for i, x0 in enumerate(xi):
-            if np.any(np.abs(x0) > self.x_max):
-                continue
             res = linprog(np.zeros(nU), A_ub=c.G, b_ub=c.w + c.E @ x0 - 1e-9, bounds=(None, None), method="highs")
             ok[i] = res.status == 0
         return ok
