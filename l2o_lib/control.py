@@ -594,3 +594,45 @@ def latency(controller: Controller, x0: np.ndarray, steps: int, family: Any) -> 
     for x in np.asarray(x0, dtype=float):
         out.append(simulate(controller, x[None, :], steps, family).seconds[0])
     return np.concatenate(out)
+
+
+# ------------------------------------------------------------------------------------------ scorecard rows
+
+_CONTROL_CAPABILITIES = ("A", "B", "Q", "R", "P", "horizon", "first_input", "qp", "x_min", "x_max", "u_min", "u_max")
+
+
+def closed_loop_scorecard(names: Sequence[str] | None = None, *, n: int = 100, seed: int = 20261128, steps: int = 40,
+                          target_radius: float = 0.1) -> list[ClosedLoopTable]:
+    """Closed-loop rows for the shipped models whose family is a linear MPC problem (one table per family).
+
+    Each model's ``predict`` gives a plan; its first input is simulated in closed loop, alone and behind the
+    safety filter of the family's control invariant set, from ``n`` initial states drawn from that set with
+    ``seed``, against exact MPC by warm-started OSQP (the cost and timing reference).
+    """
+    from l2o_lib import pretrained
+
+    groups: dict[tuple[str, str], list[Any]] = {}
+    for name in names if names is not None else pretrained.available():
+        model = pretrained.load(name)
+        fam = model.problem
+        if all(hasattr(fam, cap) for cap in _CONTROL_CAPABILITIES) and fam.nx == 2 and fam.nu == 1:
+            groups.setdefault(fam.identity, []).append(model)
+        elif names is not None:
+            raise ValueError(f"closed_loop_scorecard: {name}'s family {fam.name} is not a linear MPC problem "
+                             "with two states and one input")
+    tables = []
+    for models in groups.values():
+        fam = models[0].problem
+        safe, _ = control_invariant_set(fam.A, fam.B, fam.x_min, fam.x_max, fam.u_min, fam.u_max)
+        x0 = safe.sample(n, seed=seed)
+        ref = simulate(OSQPController(fam), x0, steps, fam)
+        runs = [ref]
+        for m in models:
+            def first(x: np.ndarray, m: Any = m, fam: Any = fam) -> np.ndarray:
+                return fam.first_input(m.predict(x, check_domain=False))
+            runs.append(simulate(PolicyController(m.name, first), x0, steps, fam))
+            runs.append(simulate(SafetyFilter(f"{m.name} + safety filter", first, safe, fam), x0, steps, fam))
+        tables.append(closed_loop_table(runs, fam, reference=ref.name, timing_reference=ref.name,
+                                        target_radius=target_radius,
+                                        title=f"closed loop on {fam.name}: {n} initial states x {steps} steps"))
+    return tables

@@ -76,3 +76,17 @@ def test_table_and_bad_input(fam, safe):
         control.closed_loop_table([a], fam, reference="nope", timing_reference=a.name)
     with pytest.raises(ValueError, match="two states and one input"):
         control.control_invariant_set(np.eye(3), np.ones((3, 1)), -np.ones(3), np.ones(3), -1, 1)
+
+
+def test_closed_loop_scorecard_rows_for_the_shipped_controllers():
+    from l2o_lib import pretrained
+
+    names = [n for n in ("ch9_approx_mpc", "ch9_dpc") if n in pretrained.available()]
+    if not names:
+        pytest.skip("chapter 9's controllers are not shipped")
+    (table,) = control.closed_loop_scorecard(names, n=8, steps=15)
+    assert [r.controller for r in table.rows][1:] == [x for n in names for x in (n, f"{n} + safety filter")]
+    for n in names:
+        assert table[f"{n} + safety filter"].violation_share == 0
+    with pytest.raises(ValueError, match="not a linear MPC problem"):
+        control.closed_loop_scorecard(["ch1_direct_mlp"], n=2, steps=2)
