@@ -27,12 +27,14 @@ the inputs-only form. Reference: Clarabel at tight tolerance through its own API
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import scipy.sparse as sp
 
 from l2o_lib.problems.base import OPTIMAL, ProblemFamily
+
+if TYPE_CHECKING:
+    import scipy.sparse as sp
 
 SYSTEMS: dict[str, dict[str, Any]] = {
     "double_integrator": {
@@ -131,6 +133,8 @@ class LinearMPC(ProblemFamily):
 
     # ------------------------------------------------------------------ structure
     def _build(self) -> None:
+        import scipy.sparse as sp
+
         N, nx, nu = self.horizon, self.nx, self.nu
         nU = N * nu
         # objective ½ xᵀ H2 x with H2 = 2 blockdiag(R…, Q…, P) (the stage costs carry no ½)
@@ -185,6 +189,8 @@ class LinearMPC(ProblemFamily):
 
         Only ``l`` and ``u`` depend on ξ; without ``xi`` they are those of x₀ = 0 (shape ``(1, m)``).
         """
+        import scipy.sparse as sp
+
         xi = np.zeros((1, self.nx)) if xi is None else np.asarray(
             self.check_params(xi, check_domain=check_domain, where=f"{self.name}.qp"), dtype=float)
         beq = xi @ self.E_eq.T
@@ -200,6 +206,8 @@ class LinearMPC(ProblemFamily):
 
     def condensed(self) -> CondensedQP:
         """The inputs-only form (states eliminated through the dynamics)."""
+        import scipy.sparse as sp
+
         N, nx, nu = self.horizon, self.nx, self.nu
         Phi = np.zeros((N * nx, nx))
         Gamma = np.zeros((N * nx, N * nu))
@@ -287,6 +295,8 @@ class LinearMPC(ProblemFamily):
 
     # ------------------------------------------------------------------ reference solver
     def _clarabel(self, tol: float):
+        import scipy.sparse as sp
+
         cache = self.__dict__.setdefault("_clarabel_cache", {})
         if tol not in cache:
             import clarabel
@@ -305,6 +315,7 @@ class LinearMPC(ProblemFamily):
 
     def _solve_one(self, xi: np.ndarray, *, tol: float = 1e-10) -> tuple[np.ndarray | None, float, str, float]:
         import clarabel
+        import scipy.sparse as sp
 
         P, Acl, cones, settings = self._clarabel(tol)
         b = np.concatenate([self.E_eq @ xi, self.z_max, -self.z_min])
@@ -326,6 +337,7 @@ class LinearMPC(ProblemFamily):
         infeasible instance are NaN.
         """
         import clarabel
+        import scipy.sparse as sp
 
         xi = np.asarray(self.check_params(xi, check_domain=check_domain, where=f"{self.name}.solve_duals"), dtype=float)
         P, Acl, cones, settings = self._clarabel(tol)
