@@ -166,14 +166,19 @@ class SafetyFilter:
 
     With ``safe`` control invariant, every state in it has a non-empty interval, so the closed loop never
     leaves it and never violates a state or input bound, whatever the policy proposes. A state outside it
-    (empty interval) gets the least violating input instead, and is flagged.
+    (empty interval) gets the least violating input instead, and is flagged. ``model = (A, B)`` predicts the
+    next state with other matrices than the family's (e.g. those of the plant, with ``safe`` computed for them).
     """
 
-    def __init__(self, name: str, policy: Callable[[np.ndarray], np.ndarray], safe: Polytope, family: Any):
+    def __init__(self, name: str, policy: Callable[[np.ndarray], np.ndarray], safe: Polytope, family: Any, *,
+                 model: tuple[np.ndarray, np.ndarray] | None = None):
         if family.nu != 1:
             raise ValueError(f"SafetyFilter: needs one input, the family has {family.nu}")
         self.name, self.policy, self.safe = name, policy, safe
-        self.A, self.B = np.asarray(family.A, dtype=float), np.asarray(family.B, dtype=float)
+        A, B = (family.A, family.B) if model is None else model
+        self.A, self.B = np.asarray(A, dtype=float), np.asarray(B, dtype=float)
+        if self.A.shape != (2, 2) or self.B.shape != (2, 1):
+            raise ValueError(f"SafetyFilter: model matrices must be (2, 2) and (2, 1), got {self.A.shape}, {self.B.shape}")
         self.u_min, self.u_max = float(family.u_min[0]), float(family.u_max[0])
 
     def filter(self, x: np.ndarray, u: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -90,3 +90,14 @@ def test_closed_loop_scorecard_rows_for_the_shipped_controllers():
         assert table[f"{n} + safety filter"].violation_share == 0
     with pytest.raises(ValueError, match="not a linear MPC problem"):
         control.closed_loop_scorecard(["ch1_direct_mlp"], n=2, steps=2)
+
+
+def test_filter_with_the_plants_own_set_is_safe_on_that_plant(fam):
+    plant = (np.array([[1.22, 1.0], [0.0, 1.0]]), 0.9 * fam.B)
+    safe_p, _ = control.control_invariant_set(*plant, fam.x_min, fam.x_max, fam.u_min, fam.u_max)
+    x0 = safe_p.sample(40, seed=6)
+    push = lambda x: np.full((len(x), 1), -3.0)  # noqa: E731
+    run = control.simulate(control.SafetyFilter("f", push, safe_p, fam, model=plant), x0, 30, fam, plant=plant)
+    assert run.state_violation(fam).max() == 0 and run.input_violation(fam).max() == 0
+    with pytest.raises(ValueError, match="model matrices"):
+        control.SafetyFilter("f", push, safe_p, fam, model=(np.eye(3), np.ones((3, 1))))
