@@ -189,6 +189,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                     help="torch CPU threads (default 1: the models are small, and on a shared 2-core machine two "
                          "threads contend and slow them by orders of magnitude; recorded in the JSON)")
     ap.add_argument("--list", action="store_true", help="list the registered models and exit")
+    ap.add_argument("--closed-loop", action="store_true",
+                    help="also simulate the shipped controllers (MPC families) in closed loop (l2o_lib.control)")
     args = ap.parse_args(argv)
     if args.threads < 1:
         ap.error(f"--threads must be at least 1, got {args.threads}")
@@ -224,9 +226,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (KeyError, ValueError) as exc:
         print(f"error: {exc.args[0] if exc.args else exc}", file=sys.stderr)
         return 2
-    elapsed = time.perf_counter() - start
     print(markdown(entries))
     doc = to_json(entries, args.n, args.seed)
+    if args.closed_loop:
+        from l2o_lib import control
+
+        loops = control.closed_loop_scorecard(args.only, n=min(args.n, 200), seed=args.seed)
+        for t in loops:
+            print("\n" + t.to_markdown())
+        doc["closed_loop"] = [{"title": t.title, "rows": [r.to_dict() for r in t.rows]} for t in loops]
+    elapsed = time.perf_counter() - start
     doc["seconds"] = round(elapsed, 1)
     args.json.write_text(json.dumps(doc, indent=2, default=float) + "\n")
     cached = sum(e.reference_cached for e in entries)

@@ -42,3 +42,23 @@ def test_iteration_viewer_and_static_twin():
     assert v.slider.value == 5
     s = viz.iterations_static([tr, tr2], target=np.array([1.0, 0.5]))
     assert [lab for lab in s.axes[0][1]] == [str(k) for k in range(6)] and len(s.frames) == 6
+
+
+def test_trajectory_viewer_and_outcome_map():
+    from types import SimpleNamespace
+
+    import pytest
+
+    t = np.linspace(0, 1, 6)
+    x = np.stack([np.stack([5 * (1 - t), -t], 1), np.stack([-3 * (1 - t), t], 1)])   # (2, 6, 2)
+    runs = {"a": SimpleNamespace(x=x, u=np.zeros((2, 5, 1))), "b": SimpleNamespace(x=0.5 * x, u=np.ones((2, 5, 1)))}
+    viewer = viz.view_trajectories(runs, box=10.0, u_bound=1.0)
+    assert viewer.update(1) >= 0 and viewer.slider.value == 1
+    static = viz.trajectories_static(runs, indices=[0, 1], box=10.0)
+    assert len(static.frames) == 2 and "<script>" in static.to_html()
+    fig = viz.outcome_map(x[:, 0], {"a": np.array([0, 2]), "b": np.array([1, 1])}, box=10.0)
+    assert len(fig.axes) == 2
+    with pytest.raises(ValueError, match="share x of shape"):
+        viz.view_trajectories({"a": runs["a"], "c": SimpleNamespace(x=x[:, :3], u=np.zeros((2, 2, 1)))})
+    with pytest.raises(ValueError, match="codes"):
+        viz.outcome_map(x[:, 0], {"a": np.array([0])})

@@ -8,6 +8,7 @@ from l2o_lib.problems.base import OPTIMAL, ProblemFamily, Solution
 from l2o_lib.problems.dc3_qp import DC3QP
 from l2o_lib.problems.entropy import EntropyMax
 from l2o_lib.problems.l1qp_box import L1QPBox
+from l2o_lib.problems.mpc import LinearMPC
 from l2o_lib.problems.nonconvex2d import Nonconvex2D
 from l2o_lib.problems.param_qp import ParamQP
 
@@ -17,6 +18,7 @@ FAMILIES: dict[str, type[ProblemFamily]] = {
     "entropy": EntropyMax,
     "l1qp_box": L1QPBox,
     "param_qp": ParamQP,
+    "mpc": LinearMPC,
 }
 
 
@@ -29,4 +31,4 @@ def get(name: str, **kwargs: Any) -> ProblemFamily:
     return FAMILIES[name](**kwargs)
 
 
-__all__ = ["DC3QP", "EntropyMax", "FAMILIES", "Nonconvex2D", "OPTIMAL", "ProblemFamily", "Solution", "get"]
+__all__ = ["DC3QP", "EntropyMax", "FAMILIES", "LinearMPC", "Nonconvex2D", "OPTIMAL", "ProblemFamily", "Solution", "get"]

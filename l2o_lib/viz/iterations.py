@@ -7,7 +7,6 @@ contours; otherwise x^k is drawn against a target vector (e.g. x*) coordinate by
 
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -16,7 +15,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from l2o_lib.problems.base import ProblemFamily
-from l2o_lib.viz.static import StaticSlider
+from l2o_lib.viz.static import StaticSlider, redraw
 
 
 @dataclass
@@ -110,15 +109,8 @@ class IterationViewer:
             if self.slider.value != int(k):
                 self.slider.value = int(k)  # the observer redraws
                 return self._last
-        t0 = time.perf_counter()
-        self.out.clear_output(wait=True)
-        with self.out:
-            fig = plt.figure(figsize=(4.2 * (len(self.traces) + 1), 3.8))
-            draw_iterations(fig, self.traces, self.slider.value, family=self.family, xi=self.xi, target=self.target)
-            fig.tight_layout()
-            plt.show()
-            plt.close(fig)
-        self._last = time.perf_counter() - t0
+        self._last = redraw(self.out, (4.2 * (len(self.traces) + 1), 3.8), lambda fig: draw_iterations(
+            fig, self.traces, self.slider.value, family=self.family, xi=self.xi, target=self.target))
         return self._last
 
     def _ipython_display_(self) -> None:

@@ -12,6 +12,7 @@ import html
 import io
 import itertools
 import json
+import time
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -25,6 +26,19 @@ def figure_png(fig: Any, dpi: int = 72) -> bytes:
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight")
     return buf.getvalue()
+
+
+def redraw(out: Any, figsize: tuple[float, float], draw: Callable[[Any], None]) -> float:
+    """Clear a widget's ``Output`` and show a new figure drawn by ``draw(fig)`` in it; returns the seconds taken."""
+    t0 = time.perf_counter()
+    out.clear_output(wait=True)
+    with out:
+        fig = plt.figure(figsize=figsize)
+        draw(fig)
+        fig.tight_layout()
+        plt.show()
+        plt.close(fig)
+    return time.perf_counter() - t0
 
 
 @dataclass

@@ -1,0 +1,122 @@
+"""Solver objects set up once and re-solved per instance, the way MPC code runs them.
+
+:class:`OSQPSession` holds one OSQP solver for a family whose :meth:`qp` gives OSQP's form with only the
+bounds l, u depending on ξ: the KKT matrix is factorized once at setup, and each instance only updates l and u
+(and optionally warm-starts x, y or sets ρ). Iteration counts are honest: the termination test runs at every
+iteration (``check_termination=1``; OSQP's default checks every 25, which rounds counts up to multiples of
+25), adaptive ρ updates at a fixed interval (OSQP's default interval depends on measured setup time, so
+counts would vary from run to run), and ρ is reset to its start value before every solve, so an instance's
+count does not depend on the instances solved before it.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from l2o_lib.problems.base import OPTIMAL
+
+
+@dataclass(frozen=True)
+class OSQPResult:
+    """Per-instance results of a batch of OSQP solves."""
+
+    x: np.ndarray
+    y: np.ndarray
+    iters: np.ndarray
+    status: np.ndarray
+    solve_time: np.ndarray
+    wall_time: np.ndarray
+    rho_final: np.ndarray
+
+    @property
+    def ok(self) -> np.ndarray:
+        """Mask of the instances OSQP reports solved to its tolerance."""
+        return self.status == OPTIMAL
+
+
+class OSQPSession:
+    """One OSQP solver for a QP family; ``solve(xi, x0=..., y0=..., rho=...)`` solves a batch one by one.
+
+    ``family`` needs ``qp(xi)`` returning an object with P, q, A, l, u (only l, u depending on ξ).
+    """
+
+    def __init__(self, family: Any, *, eps: float = 1e-3, rho: float = 0.1, adaptive_rho: bool = True,
+                 adaptive_rho_interval: int = 25, check_termination: int = 1, max_iter: int = 20000,
+                 polishing: bool = False, sigma: float = 1e-6, alpha: float = 1.6, scaling: int = 10):
+        if not callable(getattr(family, "qp", None)):
+            raise TypeError(f"OSQPSession needs a family with a qp() form (OSQP's P, q, A, l, u); "
+                            f"{type(family).__name__} has none")
+        if not (np.isfinite(eps) and eps > 0):
+            raise ValueError(f"OSQPSession: eps must be a positive number, got {eps!r}")
+        if not (np.isfinite(rho) and rho > 0):
+            raise ValueError(f"OSQPSession: rho must be a positive number, got {rho!r}")
+        import osqp
+
+        self.family = family
+        self.eps, self.rho, self.adaptive_rho = float(eps), float(rho), bool(adaptive_rho)
+        data = family.qp()
+        self.n, self.m = data.P.shape[0], data.A.shape[0]
+        self._q = data.q
+        self.settings = dict(eps_abs=self.eps, eps_rel=self.eps, rho=self.rho, adaptive_rho=self.adaptive_rho,
+                             adaptive_rho_interval=int(adaptive_rho_interval), check_termination=int(check_termination),
+                             max_iter=int(max_iter), polishing=bool(polishing), sigma=sigma, alpha=alpha,
+                             warm_starting=True, verbose=False, scaling=int(scaling))
+        self.solver = osqp.OSQP()
+        t0 = time.perf_counter()
+        self.solver.setup(data.P, data.q, data.A, data.l[0], data.u[0], **self.settings)
+        self.setup_time = time.perf_counter() - t0
+        self._rho_now = self.rho
+
+    def _set_rho(self, rho: float) -> None:
+        if rho != self._rho_now:
+            self.solver.update_settings(rho=float(rho))
+            self._rho_now = float(rho)
+
+    def solve(self, xi: Any, *, x0: np.ndarray | None = None, y0: np.ndarray | None = None,
+              rho: np.ndarray | float | None = None, check_domain: bool = True) -> OSQPResult:
+        """Solve every row of ξ; ``x0``/``y0`` warm starts (``None``: cold start from zero), ``rho`` per row.
+
+        ``wall_time`` covers the bound update, warm start, ρ update and solve of each instance.
+        """
+        data = self.family.qp(xi, check_domain=check_domain)
+        n_inst = data.l.shape[0]
+        zeros_x, zeros_y = np.zeros(self.n), np.zeros(self.m)
+        for name, arr, width in (("x0", x0, self.n), ("y0", y0, self.m)):
+            if arr is not None and (np.shape(arr) != (n_inst, width) or not np.all(np.isfinite(arr))):
+                raise ValueError(f"OSQPSession.solve: {name} must be finite with shape ({n_inst}, {width}), "
+                                 f"got {np.shape(arr)}")
+        rhos = np.full(n_inst, self.rho) if rho is None else np.broadcast_to(np.asarray(rho, dtype=float), (n_inst,))
+        if not np.all(np.isfinite(rhos) & (rhos > 0)):
+            raise ValueError("OSQPSession.solve: rho must be positive and finite")
+        X = np.full((n_inst, self.n), np.nan)
+        Y = np.full((n_inst, self.m), np.nan)
+        iters = np.zeros(n_inst, dtype=int)
+        status = np.empty(n_inst, dtype=object)
+        t_solve = np.zeros(n_inst)
+        t_wall = np.zeros(n_inst)
+        rho_final = np.zeros(n_inst)
+        for i in range(n_inst):
+            t0 = time.perf_counter()
+            self._set_rho(rhos[i])
+            self.solver.update(l=data.l[i], u=data.u[i])
+            self.solver.warm_start(x=zeros_x if x0 is None else x0[i], y=zeros_y if y0 is None else y0[i])
+            res = self.solver.solve(raise_error=False)
+            t_wall[i] = time.perf_counter() - t0
+            info = res.info
+            st = str(info.status)
+            status[i] = OPTIMAL if st == "solved" else st
+            iters[i] = int(info.iter)
+            t_solve[i] = float(info.solve_time)
+            rho_final[i] = float(info.rho_estimate)
+            if int(info.rho_updates) > 0:
+                # adaptive ρ changed it inside the solver; the next instance starts again from its own ρ
+                self._rho_now = float("nan")
+            if status[i] == OPTIMAL:
+                X[i] = res.x
+                Y[i] = res.y
+        return OSQPResult(x=X, y=Y, iters=iters, status=status.astype(str), solve_time=t_solve, wall_time=t_wall,
+                          rho_final=rho_final)

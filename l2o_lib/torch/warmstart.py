@@ -1,0 +1,152 @@
+"""Networks that help a QP solver (chapter 8): primal-dual warm starts, strategy classifiers, penalties ρ.
+
+Also the unrolled OSQP iteration in torch (:func:`unrolled_osqp`), through which a warm start is trained end
+to end on the residuals that OSQP's termination test uses, and the pretrained-registry loaders, whose
+``predict(ξ)`` returns the *solver's* answer (warm-started, or certified), not the network's guess.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from l2o_lib import enhance
+from l2o_lib.solvers import OSQPSession
+from l2o_lib.torch.nets import MLP, Normalize, from_arrays
+
+
+class PrimalDualNet(nn.Module):
+    """ξ ↦ (x, y): an MLP on the normalized ξ whose outputs are de-standardized by the labels' mean and std."""
+
+    def __init__(self, family: Any, hidden: Sequence[int] = (128, 128, 128), n_dual: int | None = None):
+        super().__init__()
+        self.n = family.n_vars
+        self.m = n_dual if n_dual is not None else family.qp().A.shape[0]
+        self.normalize = Normalize(family.param_low, family.param_high)
+        self.mlp = MLP(family.n_params, self.n + self.m, hidden)
+        self.register_buffer("out_mean", torch.zeros(self.n + self.m))
+        self.register_buffer("out_std", torch.ones(self.n + self.m))
+        self.config = {"hidden": list(map(int, hidden))}
+
+    def set_output_scale(self, labels: np.ndarray) -> None:
+        """Standardize the outputs with the labels' mean and std (done once, before training)."""
+        labels = torch.as_tensor(labels, dtype=self.out_mean.dtype)
+        self.out_mean.copy_(labels.mean(0))
+        self.out_std.copy_(labels.std(0) + 1e-6)
+
+    def standardized(self, xi: torch.Tensor) -> torch.Tensor:
+        return self.mlp(self.normalize(xi))
+
+    def forward(self, xi: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        out = self.standardized(xi) * self.out_std + self.out_mean
+        return out[:, :self.n], out[:, self.n:]
+
+
+class ScoreNet(nn.Module):
+    """ξ ↦ scores: logits over strategies (classifier) or one log10 ρ (regression)."""
+
+    def __init__(self, family: Any, n_out: int, hidden: Sequence[int] = (64, 64)):
+        super().__init__()
+        self.normalize = Normalize(family.param_low, family.param_high)
+        self.mlp = MLP(family.n_params, n_out, hidden)
+        self.config = {"hidden": list(map(int, hidden)), "n_out": int(n_out)}
+
+    def forward(self, xi: torch.Tensor) -> torch.Tensor:
+        return self.mlp(self.normalize(xi))
+
+
+class UnrolledOSQP:
+    """OSQP's ADMM iteration (no scaling, fixed ρ, ρ·1e3 on equality rows) for a batch, in torch."""
+
+    def __init__(self, family: Any, rho: float = 0.1, sigma: float = 1e-6, alpha: float = 1.6,
+                 dtype: torch.dtype = torch.float64):
+        qp = family.qp()
+        self.family, self.alpha, self.sigma, self.dtype = family, alpha, sigma, dtype
+        P, A = qp.P.toarray(), qp.A.toarray()
+        r = np.full(A.shape[0], rho)
+        r[:qp.n_eq] *= 1e3
+        self.P, self.A = torch.as_tensor(P, dtype=dtype), torch.as_tensor(A, dtype=dtype)
+        self.q, self.r = torch.as_tensor(qp.q, dtype=dtype), torch.as_tensor(r, dtype=dtype)
+        self.M = torch.as_tensor(np.linalg.inv(P + sigma * np.eye(len(P)) + A.T @ (r[:, None] * A)), dtype=dtype)
+
+    def __call__(self, xi: np.ndarray, x: torch.Tensor, y: torch.Tensor, K: int) -> dict[str, torch.Tensor]:
+        """K iterations from (x, y) with z = Π(Ax); returns final x, y and OSQP's residuals ‖Ax − z‖, ‖Px + q + Aᵀy‖."""
+        qp = self.family.qp(xi, check_domain=False)
+        lo, hi = torch.as_tensor(qp.l, dtype=self.dtype), torch.as_tensor(qp.u, dtype=self.dtype)
+        z = torch.clamp(x @ self.A.T, lo, hi)
+        a = self.alpha
+        for _ in range(K):
+            xt = (self.sigma * x - self.q + (self.r * z - y) @ self.A) @ self.M.T
+            zt = xt @ self.A.T
+            x = a * xt + (1 - a) * x
+            zr = a * zt + (1 - a) * z
+            z_new = torch.clamp(zr + y / self.r, lo, hi)
+            y = y + self.r * (zr - z_new)
+            z = z_new
+        prim = torch.linalg.vector_norm(x @ self.A.T - z, dim=1)
+        dual = torch.linalg.vector_norm(x @ self.P + self.q + y @ self.A, dim=1)
+        return {"x": x, "y": y, "primal": prim, "dual": dual}
+
+
+def _numpy(fn: Callable[[torch.Tensor], Any], module: nn.Module) -> Callable[[np.ndarray], Any]:
+    def run(xi: np.ndarray) -> Any:
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)  # tiny batched ops: a second thread only adds synchronisation
+        dtype = next(module.parameters()).dtype
+        try:
+            with torch.no_grad():
+                return fn(torch.as_tensor(np.asarray(xi), dtype=dtype))
+        finally:
+            torch.set_num_threads(threads)
+
+    return run
+
+
+def warm_start_predictor(net: PrimalDualNet) -> Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]:
+    """numpy ξ -> (x̂, ŷ) float64 from a trained :class:`PrimalDualNet` (run in eval mode, in its own dtype)."""
+    net.eval()
+    return _numpy(lambda xi: tuple(t.double().numpy() for t in net(xi)), net)
+
+
+def load_warm_start(family: Any, arrays: dict, config: dict) -> Callable[[np.ndarray], np.ndarray]:
+    """Registry loader: predict(ξ) = OSQP's answer at eps from the network's primal-dual warm start."""
+    net = from_arrays(PrimalDualNet(family, config["hidden"]), arrays)
+    guess = warm_start_predictor(net)
+    session = OSQPSession(family, eps=float(config.get("eps", 1e-3)))
+
+    def predict(xi: np.ndarray) -> np.ndarray:
+        x0, y0 = guess(xi)
+        return session.solve(xi, x0=x0, y0=y0, check_domain=False).x
+
+    return predict
+
+
+def load_active_set(family: Any, arrays: dict, config: dict) -> Callable[[np.ndarray], np.ndarray]:
+    """Registry loader: predict(ξ) = the certified answer (top-k strategies, then DAQP as the fallback)."""
+    strategies = np.asarray(arrays["strategies"], dtype=np.int8)
+    net = from_arrays(ScoreNet(family, len(strategies), config["hidden"]),
+                      {k: v for k, v in arrays.items() if k != "strategies"}).float().eval()
+    laws = enhance.ActiveSetLaws(family, strategies)
+    scores = _numpy(lambda xi: net(xi).double().numpy(), net)
+    top_k = int(config.get("top_k", 3))
+
+    def predict(xi: np.ndarray) -> np.ndarray:
+        return enhance.certified_solve(laws, scores(xi), xi, top_k=top_k).x
+
+    return predict
+
+
+def load_rho(family: Any, arrays: dict, config: dict) -> Callable[[np.ndarray], np.ndarray]:
+    """Registry loader: predict(ξ) = OSQP's answer at eps with the network's ρ (adaptive ρ off), cold start."""
+    net = from_arrays(ScoreNet(family, 1, config["hidden"]), arrays).float().eval()
+    log_rho = _numpy(lambda xi: net(xi)[:, 0].double().numpy(), net)
+    session = OSQPSession(family, eps=float(config.get("eps", 1e-3)), adaptive_rho=False)
+
+    def predict(xi: np.ndarray) -> np.ndarray:
+        return session.solve(xi, rho=10.0 ** log_rho(xi), check_domain=False).x
+
+    return predict
