@@ -59,6 +59,11 @@ LOADERS: dict[str, str] = {
     "learned_admm": "l2o_lib.torch.admm:load_learned_admm",
     "leaf": "l2o_lib.torch.icnn:load_leaf",
     "huanet": "l2o_lib.jax.huanet:load_predict",
+    "approx_mpc": "l2o_lib.torch.control:load_approx_mpc",
+    "dpc": "l2o_lib.torch.control:load_dpc",
+    "warm_start": "l2o_lib.torch.warmstart:load_warm_start",
+    "active_set": "l2o_lib.torch.warmstart:load_active_set",
+    "rho": "l2o_lib.torch.warmstart:load_rho",
 }
 
 #: Row fields a card's headline and targets may use; targets on these are lower bounds, on the others upper bounds.

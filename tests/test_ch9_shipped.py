@@ -63,6 +63,6 @@ def test_filtered_policies_are_safe_and_pure_ones_match_their_card(models, setti
     assert filtered.state_violation(fam).max() == 0 and filtered.input_violation(fam).max() == 0
     pure = control.simulate(control.PolicyController("p", _first(model, fam)), x0, STEPS, fam)
     rel = 100 * (pure.cost(fam) - exact.cost(fam)) / exact.cost(fam)
-    head = model.card.headline
+    head = model.card.headline_extra
     assert np.mean(pure.reached(0.1)) >= 0.8 * head["reached"]
     assert abs(np.mean(rel)) <= 3 * abs(head["cost_mean"]) + 1.0

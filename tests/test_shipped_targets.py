@@ -21,5 +21,7 @@ def test_meets_the_targets_on_its_card(name):
     result = pretrained.check(row, model.card)
     print(result)
     assert row.failed == 0, row
-    assert result.met and result.ok, str(result)
+    assert result.ok, str(result)
+    if model.card.targets:  # a card without accuracy targets (closed-loop controllers) is judged by its chapter's tests
+        assert result.met, str(result)
     assert pretrained.check(model.card.headline, model.card).ok  # what the card records meets what it promises
