@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -40,8 +41,12 @@ def cache_path(family: ProblemFamily, n: int, seed: int, folder: Path | str | No
 
 
 def labeled(family: ProblemFamily, n: int, seed: int, *, folder: Path | str | None = None,
-            regenerate: bool = False, progress: bool | None = None) -> Labeled:
-    """``n`` instances drawn with ``seed`` and solved by the family's reference solver, cached as npz."""
+            regenerate: bool = False, progress: bool | None = None, executor: Any = None) -> Labeled:
+    """``n`` instances drawn with ``seed`` and solved by the family's reference solver, cached as npz.
+
+    ``executor`` (a ``concurrent.futures.Executor``, e.g. Dask's ``client.get_executor()``) is passed to
+    :meth:`ProblemFamily.solve`: the labels are the same, only made elsewhere.
+    """
     path = cache_path(family, n, seed, folder)
     if path.is_file() and not regenerate:
         with np.load(path, allow_pickle=False) as z:
@@ -52,7 +57,7 @@ def labeled(family: ProblemFamily, n: int, seed: int, *, folder: Path | str | No
             return Labeled(z["xi"], sol, float(z["seconds"]), path, loaded=True)
     xi = family.sample(n, seed)
     t0 = time.perf_counter()
-    sol = family.solve(xi, progress=progress)
+    sol = family.solve(xi, progress=progress, executor=executor)
     seconds = time.perf_counter() - t0
     path.parent.mkdir(parents=True, exist_ok=True)
     np.savez_compressed(path, xi=xi, x=sol.x, objective=sol.objective, status=sol.status.astype("U64"),

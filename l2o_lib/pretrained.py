@@ -206,16 +206,10 @@ def save(
     else:
         np.savez(path, **arrays)
     resolve(loader)  # fail now, not at load time, if the loader does not exist
-    c = ModelCard(name=name, family=_family_key(family),
+    c = ModelCard(name=name, family=problems.key_of(family),
                   family_kwargs=family_kwargs or {}, loader=loader, file=path.name, sha256=sha256(path),
                   description=description, chapter=chapter, config=config or {}, headline=headline or {},
                   targets=targets or {}, regenerate=regenerate)
     (folder / f"{name}.json").write_text(c.to_json() + "\n")
     return path
 
-
-def _family_key(family: ProblemFamily) -> str:
-    for key, cls in problems.FAMILIES.items():
-        if type(family) is cls:
-            return key
-    raise ValueError(f"{family!r} is not one of the registered families {sorted(problems.FAMILIES)}")
