@@ -98,11 +98,17 @@ class Runtime:
         return f"l2o_lib runtime: {where}, device={self.device}, mode={mode}, seed={self.seed}"
 
 
-def setup(seed: int = 0, *, torch: bool = True, threads: int | None = None) -> Runtime:
+def setup(seed: int = 0, *, torch: bool = True, threads: int | None = None, jax_x64: bool = False) -> Runtime:
     """Seed everything, choose the device and read quick mode; print a one-line summary.
 
-    ``torch=False`` skips torch (JAX-only chapters). ``threads`` caps torch's CPU threads.
+    ``torch=False`` skips torch (JAX-only chapters). ``threads`` caps torch's CPU threads. ``jax_x64=True``
+    switches JAX to 64-bit floats for the whole session (chapter 7's layers and checks need them); importing
+    ``l2o_lib.jax`` never does.
     """
+    if jax_x64:
+        import jax
+
+        jax.config.update("jax_enable_x64", True)
     seed_everything(seed, torch=torch)
     device = torch_device() if torch else (jax_backend() or "cpu")
     if torch and threads is not None and _has("torch"):
