@@ -1,6 +1,6 @@
 """Reference labels serially versus on a local process pool (and on a Dask cluster when one is given).
 
-    python benchmarks/label_executors.py [--family dc3_qp] [--n 400] [--workers N] [--dask tcp://scheduler:8786]
+    python benchmarks/label_executors.py [--family dc3_qp] [--n 2000] [--workers N] [--dask tcp://scheduler:8786]
 
 Prints the wall time of ``family.solve(xi)`` serially and through each executor, and checks that the labels are
 the same bit for bit. The pool's figure includes starting its worker processes (each imports l2o_lib and the
@@ -32,7 +32,7 @@ def timed(label: str, solve) -> tuple[float, object]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--family", default="dc3_qp", choices=sorted(problems.FAMILIES))
-    ap.add_argument("--n", type=int, default=400)
+    ap.add_argument("--n", type=int, default=2000)
     ap.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     ap.add_argument("--dask", default=None, help="address of a running Dask scheduler (optional)")
     args = ap.parse_args()
