@@ -17,6 +17,7 @@ import time
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -128,8 +129,12 @@ def labels_arrays(family: ProblemFamily, n: int, seed: int, xi: np.ndarray, sol:
 
 
 def labeled(family: ProblemFamily, n: int, seed: int, *, folder: Path | str | None = None,
-            regenerate: bool = False, progress: bool | None = None) -> Labeled:
-    """``n`` instances drawn with ``seed`` and solved by the family's reference solver, cached as npz."""
+            regenerate: bool = False, progress: bool | None = None, executor: Any = None) -> Labeled:
+    """``n`` instances drawn with ``seed`` and solved by the family's reference solver, cached as npz.
+
+    ``executor`` (a ``concurrent.futures.Executor``, e.g. Dask's ``client.get_executor()``) is passed to
+    :meth:`ProblemFamily.solve`: the labels are the same, only made elsewhere.
+    """
     if not isinstance(family, ProblemFamily):
         raise TypeError(f"labeled: family must be a ProblemFamily, got {type(family).__name__}")
     path = cache_path(family, n, seed, folder)
@@ -141,7 +146,7 @@ def labeled(family: ProblemFamily, n: int, seed: int, *, folder: Path | str | No
             warnings.warn(f"labeled: ignoring {path}: {why}; solving again", RuntimeWarning, stacklevel=2)
     xi = family.sample(n, seed)
     t0 = time.perf_counter()
-    sol = family.solve(xi, progress=progress)
+    sol = family.solve(xi, progress=progress, executor=executor)
     seconds = time.perf_counter() - t0
     _write(path, labels_arrays(family, n, seed, xi, sol, seconds))
     return Labeled(xi, sol, seconds, path, loaded=False)

@@ -514,7 +514,7 @@ def save(
             raise ValueError(f"tensor {k!r} of {name!r} is not a finite numeric array")
     head = headline.to_dict() if hasattr(headline, "to_dict") else dict(headline or {})
     folder = data_dir()
-    c = ModelCard(name=name, family=_family_key(family), family_kwargs=params, loader=_loader_name(loader),
+    c = ModelCard(name=name, family=problems.key_of(family), family_kwargs=params, loader=_loader_name(loader),
                   file=f"{name}{fmt}", sha256="0" * 64, description=description, chapter=chapter,
                   config=_plain(config or {}), headline=_plain(head), headline_extra=_plain(headline_extra or {}),
                   targets=_plain(targets or {}), extra_targets=_plain(extra_targets or {}), regenerate=regenerate)
@@ -536,13 +536,6 @@ def save(
     models[name] = manifest_entry(c, c.sha256)
     _write_manifest(folder, models)
     return path
-
-
-def _family_key(family: ProblemFamily) -> str:
-    for key, cls in problems.FAMILIES.items():
-        if type(family) is cls:
-            return key
-    raise ValueError(f"{family!r} is not one of the registered families {sorted(problems.FAMILIES)}")
 
 
 # ---------------------------------------------------------------------------------------------------- lifecycle

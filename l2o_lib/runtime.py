@@ -136,17 +136,23 @@ class Runtime:
         return f"l2o_lib runtime: {where}, device={self.device}, mode={mode}, seed={self.seed}"
 
 
-def setup(seed: int = 0, *, quick: bool | None = None, torch: bool = True, threads: int | None = None) -> Runtime:
+def setup(seed: int = 0, *, quick: bool | None = None, torch: bool = True, threads: int | None = None,
+          jax_x64: bool = False) -> Runtime:
     """Seed everything, choose the device and read quick mode; print what was chosen.
 
     ``quick`` is the setup cell's form field; ``L2O_QUICK``, when set, wins over it. ``torch=False`` skips
-    torch (JAX-only chapters). ``threads`` caps torch's CPU threads. In Colab, turns on the custom widget
-    manager so that the live widgets and progress bars render.
+    torch (JAX-only chapters). ``threads`` caps torch's CPU threads. ``jax_x64=True`` switches JAX to 64-bit
+    floats for the whole session (chapter 7's layers and checks need them); importing ``l2o_lib.jax`` never
+    does. In Colab, turns on the custom widget manager so that the live widgets and progress bars render.
     """
     global _quick_choice
     if quick is not None and not isinstance(quick, bool):
         raise ValueError(f"quick must be True, False or None, got {quick!r}")
     _quick_choice = quick
+    if jax_x64:
+        import jax
+
+        jax.config.update("jax_enable_x64", True)
     seed_everything(seed, torch=torch)
     device = torch_device() if torch else (jax_backend() or "cpu")
     if torch and threads is not None and _has("torch"):

@@ -35,10 +35,10 @@ def test_fresh_instances_meet_the_target_like_the_card(model, fresh):
 def test_the_generic_envelope_it_carries_matches_its_figures(model, fresh):
     # the chapter's generic (64, 64) ICNN, stored under "generic.": alone it misses the target, a polish meets it
     from l2o_lib.torch.icnn import load_leaf
+    from l2o_lib.torch.nets import with_prefix
 
     card, xi, ref = model.card, *fresh
-    arrays = model.tensors()
-    generic = {k[len("generic."):]: a for k, a in arrays.items() if k.startswith("generic.")}
+    generic = with_prefix(model.tensors(), "generic.")
     rows = {}
     for polish, key in ((0, "generic_leaf"), (card.config["generic"]["polish"], "generic_leaf_polish")):
         predict = load_leaf(model.problem, generic, {**card.config["generic"], "dtype": card.config["dtype"], "polish": polish})

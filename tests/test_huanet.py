@@ -9,21 +9,36 @@ jax = pytest.importorskip("jax")
 import jax.numpy as jnp  # noqa: E402
 
 from l2o_lib import metrics, problems  # noqa: E402
-from l2o_lib.jax.admm import make_admm  # noqa: E402
-from l2o_lib.jax.huanet import (  # noqa: E402
-    init_params,
-    kkt_multipliers,
-    kkt_residuals,
-    load_predict,
-    newton_direction,
-    objective_grad,
-    polish,
-    primal_update,
-    spd_solve,
-    standard_form,
-    start_point,
-    unroll,
-)
+from l2o_lib.jax.admm import make_admm, newton_direction, spd_solve, standard_form, start_point  # noqa: E402
+from l2o_lib.jax.huanet import init_params, kkt_multipliers, kkt_residuals, load_predict, polish, unroll  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def float64():
+    """These checks need 64-bit floats: switched on for each test only, as a chapter does with runtime.setup."""
+    with jax.enable_x64(True):
+        yield
+
+
+def test_importing_the_jax_modules_leaves_x64_as_it_was():
+    import subprocess
+    import sys
+
+    code = ("import jax; before = jax.config.jax_enable_x64; import l2o_lib.jax.admm, l2o_lib.jax.huanet; "
+            "assert jax.config.jax_enable_x64 == before == False; "
+            "from l2o_lib import runtime; runtime.setup(seed=0, jax_x64=True); assert jax.config.jax_enable_x64")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]
+
+
+def test_shipped_loader_runs_in_float64_without_switching_the_process():
+    from l2o_lib import pretrained
+
+    with jax.enable_x64(False):
+        model = pretrained.load("ch7_huanet_qp")
+        x = model.predict(model.problem.sample(4, seed=0))
+        assert x.dtype == np.float64 and not jax.config.jax_enable_x64
+        assert np.abs(model.problem.eq_residual(x, model.problem.sample(4, seed=0))).max() < 1e-12
 
 
 def test_param_qp_feasible_by_construction_and_solved():
@@ -74,12 +89,12 @@ def test_newton_direction_solves_the_dense_kkt_system(name):
     x = start_point(xi, sf) + (0.02 * jax.random.uniform(jax.random.PRNGKey(2), (8, f.n_vars)) if name == "entropy" else 0.3)
     x = x / x.sum(1, keepdims=True) if name == "entropy" else x
     rho = jnp.linspace(0.2, 5.0, 8)[:, None]                       # one penalty per instance
-    g = objective_grad(x, sf) + jnp.sin(jnp.arange(f.n_vars))[None, :]
-    b = jnp.asarray(np.asarray(sf["b0"]) + np.asarray(xi) @ np.asarray(sf["B"]))
+    g = sf.grad(x) + jnp.sin(jnp.arange(f.n_vars))[None, :]
+    b = jnp.asarray(sf.b0 + np.asarray(xi) @ sf.B)
     dx = np.asarray(newton_direction(x, g, b, rho, sf))
-    A, C = np.asarray(sf["A"]), np.asarray(sf["C"])
+    A, C = sf.A, sf.G
     for i in range(8):
-        hess = np.diag(1 / np.asarray(x[i])) if name == "entropy" else np.asarray(sf["Q"])
+        hess = np.diag(1 / np.asarray(x[i])) if name == "entropy" else sf.Q
         H = hess + float(rho[i, 0]) * C.T @ C
         K = np.block([[H, A.T], [A, np.zeros((A.shape[0], A.shape[0]))]])
         want = np.linalg.solve(K, np.concatenate([-np.asarray(g[i]), np.asarray(b[i]) - A @ np.asarray(x[i])]))
@@ -140,8 +155,8 @@ def test_admm_trace_shape_and_last_iterate():
 
 
 def test_bad_input():
-    with pytest.raises(KeyError, match="no standard form"):
-        standard_form(problems.get("dc3_qp"))
+    with pytest.raises(TypeError, match="needs a family that is LinearlyConstrained"):
+        standard_form(problems.get("l1qp_box"))
     with pytest.raises(ValueError, match="iters"):
         make_admm(problems.get("entropy"), 0)
     with pytest.raises(ValueError, match="newton_steps"):
@@ -169,7 +184,7 @@ def test_primal_update_keeps_the_simplex_and_damps_instead_of_clipping():
     sf = standard_form(problems.get("entropy"))
     x = jnp.full((2, 10), 0.1)
     small = jnp.asarray(np.tile(np.linspace(-0.01, 0.01, 10), (2, 1)))          # 1ᵀstep = 0, inside
-    assert np.abs(np.asarray(primal_update(x, small, jnp.ones((2, 1)), sf) - (x + small))).max() < 1e-15
+    assert np.abs(np.asarray(sf.primal_update(x, small, jnp.ones((2, 1))) - (x + small))).max() < 1e-15
     huge = small.at[:, 0].set(-50.0)                                              # far past x_0 = 0
-    y = np.asarray(primal_update(x, huge, jnp.ones((2, 1)), sf))
+    y = np.asarray(sf.primal_update(x, huge, jnp.ones((2, 1))))
     assert np.all(y > 0) and np.all(np.isfinite(y)) and np.abs(y.sum(1) - 1).max() < 1e-15

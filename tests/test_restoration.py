@@ -59,7 +59,7 @@ def test_completion_rejects_a_wrong_split_and_dc3net_bad_names():
         DC3Net(QP, mode="magic")
     with pytest.raises(KeyError, match="unknown completion"):
         DC3Net(QP, completion="qr")
-    with pytest.raises(ValueError, match="linear constraints"):
+    with pytest.raises(TypeError, match="needs a family that is LinearlyConstrained"):
         DC3Net(problems.get("nonconvex_2d"))
 
 

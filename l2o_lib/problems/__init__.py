@@ -1,23 +1,36 @@
-"""Problem families: ``get(name)`` returns one by name; each has a sampler, f/g/h and a reference solver."""
+"""Problem families: ``get(name)`` returns one by name; each has a sampler, f/g/h and a reference solver.
+
+What a family can do is declared by the capabilities it has (:mod:`l2o_lib.problems.capabilities`):
+``isinstance(family, QPForm)``, ``LinearlyConstrained`` (a ``standard_form()``), ``Proximable``.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
-from l2o_lib.problems.base import OPTIMAL, ProblemFamily, Solution
-from l2o_lib.problems.dc3_qp import DC3QP
-from l2o_lib.problems.entropy import EntropyMax
+from l2o_lib.problems.base import OPTIMAL, CvxpyFamily, ProblemFamily, Solution
+from l2o_lib.problems.capabilities import (
+    DiagonalHessianForm,
+    LinearlyConstrained,
+    Proximable,
+    QPForm,
+    QuadraticForm,
+    StandardForm,
+)
+from l2o_lib.problems.entropy import EntropyMax, SimplexEntropyForm
 from l2o_lib.problems.l1qp_box import L1QPBox
 from l2o_lib.problems.mpc import LinearMPC
 from l2o_lib.problems.nonconvex2d import Nonconvex2D
-from l2o_lib.problems.param_qp import ParamQP
+from l2o_lib.problems.qp import LinearQP, dc3_qp, param_qp
 
-FAMILIES: dict[str, type[ProblemFamily]] = {
+#: name -> constructor (a class, or a function that builds a family with a variant's parameters)
+FAMILIES: dict[str, Callable[..., ProblemFamily]] = {
     "nonconvex_2d": Nonconvex2D,
-    "dc3_qp": DC3QP,
+    "dc3_qp": dc3_qp,
     "entropy": EntropyMax,
     "l1qp_box": L1QPBox,
-    "param_qp": ParamQP,
+    "param_qp": param_qp,
     "mpc": LinearMPC,
 }
 
@@ -31,4 +44,18 @@ def get(name: str, **kwargs: Any) -> ProblemFamily:
     return FAMILIES[name](**kwargs)
 
 
-__all__ = ["DC3QP", "EntropyMax", "FAMILIES", "LinearMPC", "Nonconvex2D", "OPTIMAL", "ProblemFamily", "Solution", "get"]
+def key_of(family: ProblemFamily) -> str:
+    """The ``FAMILIES`` name ``family`` is built by (its ``key``), for cards and registries."""
+    key = getattr(family, "key", None)
+    if key is None:  # a family class registered directly, without a key attribute
+        key = next((k for k, make in FAMILIES.items() if type(family) is make), None)
+    if key not in FAMILIES:
+        raise ValueError(f"{family!r} is not one of the registered families {sorted(FAMILIES)}")
+    return key
+
+
+__all__ = [
+    "FAMILIES", "OPTIMAL", "CvxpyFamily", "DiagonalHessianForm", "EntropyMax", "L1QPBox", "LinearMPC", "LinearQP",
+    "LinearlyConstrained", "Nonconvex2D", "ProblemFamily", "Proximable", "QPForm", "QuadraticForm",
+    "SimplexEntropyForm", "Solution", "StandardForm", "dc3_qp", "get", "key_of", "param_qp",
+]

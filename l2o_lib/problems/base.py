@@ -13,7 +13,6 @@ import functools
 import hashlib
 import inspect
 import json
-import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Any
@@ -231,35 +230,24 @@ class ProblemFamily(ABC):
     def _solve_one(self, xi: np.ndarray, **options: Any) -> tuple[np.ndarray | None, float, str, float]:
         """Solve one instance: (x or None, objective, status, solver's own time in seconds)."""
 
-    def solve(self, xi: Any, *, check_domain: bool = True, progress: bool | None = None, **options: Any) -> Solution:
+    def solve(self, xi: Any, *, check_domain: bool = True, progress: bool | None = None, executor: Any = None,
+              chunk_size: int | None = None, **options: Any) -> Solution:
         """Solve every instance with the reference solver; failures come back with their status.
 
-        ``solve_time`` is the solver's own time; ``wall_time`` adds the modeling layer's overhead.
+        ``solve_time`` is the solver's own time; ``wall_time`` adds the modeling layer's overhead. ``executor``: any
+        ``concurrent.futures.Executor`` (a process pool, Dask's ``client.get_executor()``) solves blocks of
+        ``chunk_size`` rows in parallel; by default a local process pool from
+        :data:`~l2o_lib.problems.executors.POOL_THRESHOLD` instances on, ``"serial"`` never. Either way the result is
+        the serial one, bit for bit and in order (:mod:`l2o_lib.problems.executors`).
         """
+        from l2o_lib.problems.executors import solve_rows
+
         xi = np.asarray(self.check_params(xi, check_domain=check_domain, where=f"{self.name}.solve"), dtype=float)
         label = self._solver_label(options)
-        n = xi.shape[0]
-        x = np.full((n, self.n_vars), np.nan)
-        obj = np.full(n, np.nan)
-        status = np.empty(n, dtype=object)
-        solve_time = np.zeros(n)
-        wall = np.zeros(n)
-        rows = range(n)
-        if progress or (progress is None and n >= 200):
-            from tqdm.auto import tqdm
-
-            rows = tqdm(rows, desc=f"{self.reference_solver} on {self.name}", leave=False)
-        for i in rows:
-            t0 = time.perf_counter()
-            xs, fs, st, ts = self._solve_one(xi[i], **options)
-            wall[i] = time.perf_counter() - t0
-            status[i] = st
-            solve_time[i] = ts
-            if st == OPTIMAL and xs is not None:
-                x[i] = xs
-                obj[i] = fs
-        return Solution(x=x, objective=obj, status=status.astype(str), solve_time=solve_time, wall_time=wall,
-                        solver=label)
+        show = bool(progress or (progress is None and xi.shape[0] >= 200))
+        x, obj, status, solve_time, wall = solve_rows(self, xi, options, executor=executor, chunk_size=chunk_size,
+                                                      progress=show)
+        return Solution(x=x, objective=obj, status=status, solve_time=solve_time, wall_time=wall, solver=label)
 
     def _solver_label(self, options: dict[str, Any]) -> str:
         """Check ``solve``'s options before any instance is solved; the label of the solver they select."""
@@ -289,13 +277,15 @@ class ProblemFamily(ABC):
         return xp.asarray(value, dtype=like.dtype)
 
     def describe(self) -> str:
-        """One line: name, sizes and the parameter domain."""
+        """One line: name, constructor parameters (:attr:`identity`), sizes and the parameter domain."""
         dom = ", ".join(
             f"{n} ∈ [{lo:.3g}, {hi:.3g}]" for n, lo, hi in zip(self.param_names[:4], self.param_low, self.param_high)
         )
         more = ", ..." if self.n_params > 4 else ""
+        params = ", ".join(f"{k}={v}" for k, v in json.loads(self.identity[1]).items())
         return (
-            f"{self.name}: {self.n_vars} variables, {self.n_eq} equalities, {self.n_ineq} inequalities; "
+            f"{self.name} ({self.identity[0]}{': ' + params if params else ''}): "
+            f"{self.n_vars} variables, {self.n_eq} equalities, {self.n_ineq} inequalities; "
             f"ξ has {self.n_params} entries ({dom}{more})"
         )
 

@@ -16,11 +16,13 @@ import numpy as np
 from array_api_compat import array_namespace
 
 from l2o_lib.problems.base import CvxpyFamily
+from l2o_lib.problems.capabilities import DiagonalHessianForm, LinearlyConstrained, as_array_like
 
 
-class EntropyMax(CvxpyFamily):
+class EntropyMax(CvxpyFamily, LinearlyConstrained):
     """ξ ∈ R^m, the right-hand side of C x ≤ ξ."""
 
+    key = "entropy"
     reference_solver = "Clarabel (cvxpy)"
 
     def __init__(self, n_vars: int = 10, n_ineq: int = 5, seed: int = 0):
@@ -58,9 +60,52 @@ class EntropyMax(CvxpyFamily):
     def _ineq(self, x: Any, xi: Any) -> Any:
         return x @ self._const(self.C, x).T - xi
 
+    def _standard_form(self) -> SimplexEntropyForm:
+        n, m = self.n_vars, self.n_params
+        return SimplexEntropyForm(A=np.ones((1, n)), b0=np.ones(1), B=np.zeros((m, 1)), G=self.C,
+                                  h0=np.zeros(self.n_ineq), H=np.eye(m))
+
     def _build_cvxpy(self):
         import cvxpy as cp
 
         x = cp.Variable(self.n_vars)
         b = cp.Parameter(self.n_ineq)
         return cp.Problem(cp.Minimize(-cp.sum(cp.entr(x))), [self.C @ x <= b, cp.sum(x) == 1]), x, b
+
+
+class SimplexEntropyForm(DiagonalHessianForm):
+    """f(x) = Σ xᵢ log xᵢ on the simplex 1ᵀx = 1: ∇f = log x + 1, ∇²f = diag(1/x); the feasibility layer is a
+    softmax of logits, which also keeps x > 0 inside f's domain."""
+
+    def grad(self, x: Any) -> Any:
+        return array_namespace(x).log(x) + 1.0
+
+    def hess_inv_diag(self, x: Any) -> Any:
+        return x
+
+    def feasibility(self, xbar: Any, b: Any) -> Any:
+        from array_api_compat import is_jax_array
+
+        if is_jax_array(xbar):  # jax's softmax carries its own, stable derivative rule
+            import jax
+
+            return jax.nn.softmax(xbar, axis=-1)
+        xp = array_namespace(xbar)
+        e = xp.exp(xbar - xp.max(xbar, axis=-1, keepdims=True))
+        return e / xp.sum(e, axis=-1, keepdims=True)
+
+    def retract(self, x: Any, b: Any) -> Any:
+        return self.feasibility(array_namespace(x).log(x), b)
+
+    def primal_update(self, x: Any, step: Any, b: Any) -> Any:
+        """x + α step with α ≤ 1 at most 99 % of the way to the boundary x = 0 (:meth:`step_length`), then the
+        softmax of log(x + α step) renormalizes it; with α = 1 and 1ᵀstep = 0 that is exactly x + step. Damping,
+        not clipping: no coordinate can reach 0, so a step far too large (out of distribution) slows the layers
+        down instead of turning x into NaN."""
+        return self.feasibility(array_namespace(x).log(x + self.step_length(x, step) * step), b)
+
+    def step_length(self, x: Any, dx: Any, tau: float = 0.99) -> Any:
+        """Per-instance α ≤ 1 with x + α dx > 0: at most τ of the way to the boundary x = 0."""
+        xp = array_namespace(x)
+        ratio = xp.where(dx < 0, -x / xp.where(dx < 0, dx, -1.0), xp.inf)
+        return xp.minimum(as_array_like(np.ones(1), x), tau * xp.min(ratio, axis=1, keepdims=True))

@@ -20,11 +20,13 @@ import numpy as np
 from array_api_compat import array_namespace
 
 from l2o_lib.problems.base import CvxpyFamily
+from l2o_lib.problems.qp import quadratic
 
 
 class L1QPBox(CvxpyFamily):
-    """ξ ∈ [−1, 1]ⁿ, the center of the box C(ξ) = {x : |x − ξ| ≤ r}."""
+    """ξ ∈ [−1, 1]ⁿ, the center of the box C(ξ) = {x : |x − ξ| ≤ r}; :class:`~l2o_lib.problems.Proximable`."""
 
+    key = "l1qp_box"
     reference_solver = "Clarabel (cvxpy)"
 
     def __init__(self, n_vars: int = 10, lam: float = 0.3, radius: float = 0.5, s_min: float = 0.05,
@@ -54,10 +56,10 @@ class L1QPBox(CvxpyFamily):
         return rng.uniform(-1.0, 1.0, size=(n, self.n_params))
 
     # ------------------------------------------------------------------ f, g
-    def _objective(self, x: Any, xi: Any) -> Any:
+    def _objective(self, x: Any, xi: Any = None) -> Any:
+        """f(x) = ½ xᵀQx + pᵀx + λ‖x‖₁ (the same for every ξ)."""
         xp = array_namespace(x)
-        Q, p = self._const(self.Q, x), self._const(self.p, x)
-        return 0.5 * xp.sum((x @ Q) * x, axis=1) + x @ p + self.lam * xp.sum(xp.abs(x), axis=1)
+        return quadratic(x, self._const(self.Q, x), self._const(self.p, x)) + self.lam * xp.sum(xp.abs(x), axis=1)
 
     def _ineq(self, x: Any, xi: Any) -> Any:
         xp = array_namespace(x)
@@ -104,10 +106,8 @@ class L1QPBox(CvxpyFamily):
     def envelope(self, v: Any, rho: float, **prox_options: Any) -> tuple[Any, Any, Any]:
         """Moreau envelope M_{1/ρ}f(v), its gradient ρ(v − prox(v)) and prox(v), from an exact prox."""
         x = self.prox(v, rho, **prox_options)
-        Q, p = self._const(self.Q, v), self._const(self.p, v)
         xp = array_namespace(v)
-        fx = 0.5 * xp.sum((x @ Q) * x, axis=1) + x @ p + self.lam * xp.sum(xp.abs(x), axis=1)
-        value = fx + 0.5 * rho * xp.sum((v - x) ** 2, axis=1)
+        value = self._objective(x) + 0.5 * rho * xp.sum((v - x) ** 2, axis=1)
         return value, rho * (v - x), x
 
     # ------------------------------------------------------------------ reference solver

@@ -22,10 +22,15 @@ from l2o_lib.problems.base import OPTIMAL, ProblemFamily
 START_ANGLES = (-120.0, -60.0, 0.0, 40.0)
 
 
+def valley(x1: Any, x2: Any, a: Any) -> Any:
+    """f = (1 − x₁)² + a (x₂ − x₁²)², elementwise: numpy, torch, jax arrays and casadi symbols alike."""
+    return (1.0 - x1) ** 2 + a * (x2 - x1**2) ** 2
+
+
 class Nonconvex2D(ProblemFamily):
     """ξ = (p, a) with p ∈ [0.5, 2], a ∈ [0.2, 1.2]; x = (x₁, x₂)."""
 
-    name = "nonconvex_2d"
+    name = key = "nonconvex_2d"
     n_params, n_vars, n_eq, n_ineq = 2, 2, 0, 3
     param_names = ("p", "a")
     var_names = ("x1", "x2")
@@ -42,8 +47,7 @@ class Nonconvex2D(ProblemFamily):
         return rng.uniform(self.param_low, self.param_high, size=(n, 2))
 
     def _objective(self, x: Any, xi: Any) -> Any:
-        a = xi[:, 1]
-        return (1.0 - x[:, 0]) ** 2 + a * (x[:, 1] - x[:, 0] ** 2) ** 2
+        return valley(x[:, 0], x[:, 1], xi[:, 1])
 
     def _ineq(self, x: Any, xi: Any) -> Any:
         xp = array_namespace(x, xi)
@@ -58,7 +62,7 @@ class Nonconvex2D(ProblemFamily):
 
             z = ca.SX.sym("z", 2)
             prm = ca.SX.sym("prm", 2)
-            f = (1 - z[0]) ** 2 + prm[1] * (z[1] - z[0] ** 2) ** 2
+            f = valley(z[0], z[1], prm[1])
             r2 = z[0] ** 2 + z[1] ** 2
             g = ca.vertcat(r2, z[1] - z[0])
             opts = {"ipopt.print_level": 0, "print_time": 0, "ipopt.sb": "yes", "ipopt.tol": 1e-10,
@@ -108,4 +112,4 @@ class Nonconvex2D(ProblemFamily):
 
     def objective_grid(self, xx: np.ndarray, yy: np.ndarray, xi: np.ndarray) -> np.ndarray:
         """f on a grid, for one ξ of shape ``(2,)``."""
-        return (1 - xx) ** 2 + float(xi[1]) * (yy - xx**2) ** 2
+        return valley(xx, yy, float(xi[1]))

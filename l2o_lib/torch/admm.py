@@ -15,10 +15,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-import numpy as np
 import torch
 
-from l2o_lib.torch.nets import MLP
+from l2o_lib.predict import numpy_predictor
+from l2o_lib.problems.capabilities import Proximable, require
+from l2o_lib.torch.nets import MLP, from_arrays
 
 Update = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
@@ -111,6 +112,7 @@ class LearnedADMM(torch.nn.Module):
         super().__init__()
         if fixed_point and not warm_start:
             raise ValueError("LearnedADMM: fixed_point=True needs warm_start=True (the move d = c − x_prev)")
+        require(family, Proximable, "LearnedADMM")
         n = family.n_vars
         self.family, self.rho, self.K, self.inner_steps = family, float(rho), int(K), int(inner_steps)
         self.warm_start, self.fixed_point = bool(warm_start), bool(fixed_point)
@@ -118,26 +120,32 @@ class LearnedADMM(torch.nn.Module):
         self.learn_z_net = _zero_last(_mlp(2 * n + family.n_params, n, hidden)) if learn_z else None
         self.config = {"rho": self.rho, "K": self.K, "learn_z": bool(learn_z), "hidden": int(hidden),
                        "inner_steps": self.inner_steps, "warm_start": self.warm_start, "fixed_point": self.fixed_point}
-        self._x_prev: torch.Tensor | None = None
 
-    def x_update(self, v: torch.Tensor, xi: torch.Tensor) -> torch.Tensor:
+    def x_update(self, v: torch.Tensor, xi: torch.Tensor, x_prev: torch.Tensor | None = None) -> torch.Tensor:
+        """The learned x-step at v. With ``warm_start`` the inner steps start at ``x_prev``, the previous x-iterate
+        (v when None, as in a run's first iteration); the module itself keeps no state between calls."""
         if not self.warm_start:
             c = self.family.prox(v, self.rho, max_iter=self.inner_steps)
             return c + self.learn_x_net(torch.cat([v, c - v, xi], dim=1))
-        start = v if self._x_prev is None else self._x_prev
+        start = v if x_prev is None else x_prev
         c = self.family.prox(v, self.rho, max_iter=self.inner_steps, x0=start)
         d = c - start
         out = self.learn_x_net(torch.cat([v, c - v, d, xi], dim=1))
-        self._x_prev = c + d * out if self.fixed_point else c + out
-        return self._x_prev
+        return c + d * out if self.fixed_point else c + out
 
     def z_update(self, u: torch.Tensor, xi: torch.Tensor) -> torch.Tensor:
         p = self.family.project(u, xi)
         return self.family.project(u + self.learn_z_net(torch.cat([u, p - u, xi], dim=1)), xi)
 
     def forward(self, xi: torch.Tensor, K: int | None = None, *, trace: bool = False) -> ADMMResult:
-        self._x_prev = None  # a new run: the first inner steps start at v
-        return admm(self.x_update, self.family.project, xi, self.rho, self.K if K is None else K,
+        x_prev = None  # this run's previous x-iterate: the first inner steps start at v
+
+        def x_step(v: torch.Tensor, xi: torch.Tensor) -> torch.Tensor:
+            nonlocal x_prev
+            x_prev = self.x_update(v, xi, x_prev)
+            return x_prev
+
+        return admm(x_step, self.family.project, xi, self.rho, self.K if K is None else K,
                     n_vars=self.family.n_vars, z_update=self.z_update if self.learn_z_net is not None else None,
                     trace=trace)
 
@@ -161,21 +169,11 @@ def learned_admm_from_arrays(family, arrays: dict, config: dict) -> LearnedADMM:
     model = LearnedADMM(family, config["rho"], config["K"], learn_z=config["learn_z"], hidden=config["hidden"],
                         inner_steps=config["inner_steps"], warm_start=config.get("warm_start", False),
                         fixed_point=config.get("fixed_point", False)).double()
-    model.load_state_dict({k: torch.as_tensor(np.asarray(v)) for k, v in arrays.items()}, strict=True)
-    return model.eval()
+    return from_arrays(model, arrays)
 
 
 def load_learned_admm(family, arrays: dict, config: dict) -> Callable:
     """Pretrained-registry loader: a :class:`LearnedADMM` from its weights; predict(ξ) = z^K (numpy, in C(ξ))."""
     model = learned_admm_from_arrays(family, arrays, config)
-
-    def predict(xi):
-        threads = torch.get_num_threads()
-        torch.set_num_threads(1)  # tiny batched ops: a second thread only adds synchronisation (slower on busy cores)
-        try:
-            with torch.no_grad():
-                return model(torch.as_tensor(xi, dtype=torch.float64)).z.numpy()
-        finally:
-            torch.set_num_threads(threads)
-
-    return predict
+    # tiny batched ops: a second thread only adds synchronisation (slower on busy cores); restored after each call
+    return numpy_predictor(lambda xi: model(xi).z, threads=1)

@@ -22,6 +22,10 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from l2o_lib.predict import numpy_predictor
+from l2o_lib.problems.capabilities import Proximable, require
+from l2o_lib.torch.nets import from_arrays, with_prefix
+
 
 def _half_softplus_sq(a: torch.Tensor) -> torch.Tensor:
     return 0.5 * F.softplus(a) ** 2
@@ -184,7 +188,7 @@ def from_config(config: dict[str, Any], arrays: dict[str, np.ndarray] | None = N
                  first=config.get("first", "softplus"))
     model = model.to(torch.float32 if config.get("dtype", "float64") == "float32" else torch.float64)
     if arrays is not None:  # loaded after the cast, so float64 weights keep every digit
-        model.load_state_dict({k: torch.as_tensor(np.asarray(v)) for k, v in arrays.items()}, strict=True)
+        from_arrays(model, arrays)
     return model.eval()
 
 
@@ -198,20 +202,19 @@ def schedule_predictor(stages: Sequence[tuple[Callable[[torch.Tensor, torch.Tens
     """
     from l2o_lib.torch.admm import admm
 
+    require(family, Proximable, "schedule_predictor")
     stages = [(update, float(rho), int(iters)) for update, rho, iters in stages]
     if not stages:
         raise ValueError("schedule_predictor: need at least one stage")
 
-    def predict(xi: np.ndarray) -> np.ndarray:
-        xi_t = torch.as_tensor(np.asarray(xi), dtype=dtype)
+    def run(xi_t: torch.Tensor) -> torch.Tensor:
         z = y = None
-        with torch.no_grad():
-            for update, rho, iters in stages:
-                res = admm(update, family.project, xi_t, rho, iters, z0=z, y0=y)
-                z, y = res.z, res.y
-        return z.numpy().astype(float)
+        for update, rho, iters in stages:
+            res = admm(update, family.project, xi_t, rho, iters, z0=z, y0=y)
+            z, y = res.z, res.y
+        return z
 
-    return predict
+    return numpy_predictor(run, dtype=str(dtype).removeprefix("torch."))
 
 
 def admm_predictor(x_update: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], family: Any, rho: float, iters: int,
@@ -244,9 +247,8 @@ def load_leaf(family: Any, arrays: dict[str, np.ndarray], config: dict[str, Any]
             for key in ("hidden", "rho", "iters"):
                 if key not in stage:
                     raise KeyError(f"load_leaf: stage {i} of the model card's config lacks {key!r}")
-            prefix = f"stage{i}."
-            own = {k[len(prefix):]: v for k, v in arrays.items() if k.startswith(prefix)}
-            model = from_config({"n_in": family.n_vars, "dtype": config.get("dtype", "float64"), **stage}, own)
+            model = from_config({"n_in": family.n_vars, "dtype": config.get("dtype", "float64"), **stage},
+                                with_prefix(arrays, f"stage{i}."))
             stages.append((mel_update(model, float(stage["rho"])), float(stage["rho"]), int(stage["iters"])))
         return schedule_predictor(stages, family, dtype=next(model.parameters()).dtype)
     for key in ("hidden", "rho", "iters"):

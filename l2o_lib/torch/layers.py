@@ -449,7 +449,7 @@ class LearnedCostQP(torch.nn.Module):
 
     def __init__(self, A: Any, G: Any, h: Any, dtype: torch.dtype = torch.float64):
         super().__init__()
-        A, G, h = (torch.as_tensor(np.asarray(a, dtype=float), dtype=dtype) for a in (A, G, h))
+        A, G, h = (torch.tensor(np.asarray(a, dtype=float), dtype=dtype) for a in (A, G, h))
         n = A.shape[1]
         self.raw_c = torch.nn.Parameter(torch.zeros(n, dtype=dtype))
         self.p = torch.nn.Parameter(torch.zeros(n, dtype=dtype))
@@ -465,17 +465,16 @@ class LearnedCostQP(torch.nn.Module):
 
 
 def load_learned_cost_qp(family: Any, tensors: dict[str, np.ndarray], config: dict[str, Any]):
-    """Pretrained-registry loader: a :class:`LearnedCostQP` on ``family``'s A, G, h; returns batched predict."""
-    model = LearnedCostQP(family.A, family.G, family.h)
+    """Pretrained-registry loader: a :class:`LearnedCostQP` on a QP family's A, G, h; returns batched predict."""
+    from l2o_lib.problems.capabilities import QPForm, require
+
+    require(family, QPForm, "load_learned_cost_qp")
+    sf = family.standard_form()
+    model = LearnedCostQP(sf.A, sf.G, sf.h0)
     missing = {"raw_c", "p"} - set(tensors)
     if missing:
         raise KeyError(f"load_learned_cost_qp: weights lack {sorted(missing)}")
-    with torch.no_grad():
-        model.raw_c.copy_(torch.as_tensor(tensors["raw_c"]))
-        model.p.copy_(torch.as_tensor(tensors["p"]))
+    from l2o_lib.predict import numpy_predictor
+    from l2o_lib.torch.nets import from_arrays
 
-    def predict(xi: np.ndarray) -> np.ndarray:
-        with torch.no_grad():
-            return model(torch.as_tensor(np.asarray(xi, dtype=float))).numpy()
-
-    return predict
+    return numpy_predictor(from_arrays(model, tensors, only_parameters=True))

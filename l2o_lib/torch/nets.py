@@ -65,24 +65,37 @@ def to_arrays(module: nn.Module) -> dict[str, np.ndarray]:
     return {k: v.detach().cpu().numpy() for k, v in module.state_dict().items()}
 
 
-def from_arrays(module: nn.Module, arrays: dict[str, np.ndarray]) -> nn.Module:
-    """Load arrays into ``module`` (strict: names and shapes must match)."""
-    state = {k: torch.as_tensor(np.asarray(v)) for k, v in arrays.items()}
-    module.load_state_dict(state, strict=True)
-    return module
+def with_prefix(arrays: dict[str, np.ndarray], prefix: str) -> dict[str, np.ndarray]:
+    """The arrays stored under ``prefix`` (e.g. ``"stage0."``), with the prefix removed from their names."""
+    return {k[len(prefix):]: v for k, v in arrays.items() if k.startswith(prefix)}
+
+
+def from_arrays(module: nn.Module, arrays: dict[str, np.ndarray], *, prefix: str = "", only_parameters: bool = False
+                ) -> nn.Module:
+    """Load arrays into ``module`` in the module's own dtype; names and shapes must match its state exactly.
+
+    With ``prefix``, only the arrays stored under it are loaded (:func:`with_prefix`); others are left alone.
+    ``only_parameters``: the arrays are the trainable parameters alone (fixed buffers, e.g. a QP layer's
+    constraint matrices, stay as the module built them). Returns the module, in eval mode.
+    """
+    state = {k: torch.as_tensor(np.asarray(v)) for k, v in (with_prefix(arrays, prefix) if prefix else arrays).items()}
+    if prefix and not state:
+        raise KeyError(f"from_arrays: no arrays under the prefix {prefix!r}; names start with "
+                       f"{sorted({k.split('.')[0] for k in arrays})}")
+    if only_parameters:
+        expected = {name for name, _ in module.named_parameters()}
+        if set(state) != expected:
+            raise KeyError(f"from_arrays: expected the parameters {sorted(expected)}, got {sorted(state)}")
+    module.load_state_dict(state, strict=not only_parameters)
+    return module.eval()
 
 
 def batched_predict(module: nn.Module, device: str = "cpu", dtype: torch.dtype = torch.float32
                     ) -> Callable[[np.ndarray], np.ndarray]:
-    """Wrap a torch module as numpy ``predict(ξ) -> x`` (eval mode, no grad)."""
-    module = module.to(device=device, dtype=dtype).eval()
+    """Wrap a torch module as numpy ``predict(ξ) -> x`` (eval mode, no grad), cast to ``dtype`` on ``device``."""
+    from l2o_lib.predict import numpy_predictor
 
-    def predict(xi: np.ndarray) -> np.ndarray:
-        with torch.no_grad():
-            out = module(torch.as_tensor(np.asarray(xi), dtype=dtype, device=device))
-        return out.detach().cpu().numpy().astype(float)
-
-    return predict
+    return numpy_predictor(module.to(device=device, dtype=dtype), dtype=str(dtype).removeprefix("torch."), device=device)
 
 
 def load_solution_map(family: ProblemFamily, arrays: dict[str, np.ndarray], config: dict[str, Any]

@@ -20,7 +20,9 @@ import numpy as np
 import torch
 from torch import nn
 
+from l2o_lib.predict import numpy_predictor
 from l2o_lib.problems.base import ProblemFamily
+from l2o_lib.problems.capabilities import LinearlyConstrained, require
 from l2o_lib.torch.nets import MLP, Normalize, from_arrays
 
 # ---------------------------------------------------------------------------- DC3 on linear equalities
@@ -102,7 +104,7 @@ def dc3_correct(z: torch.Tensor, xi: torch.Tensor, complete: EqualityCompletion 
 
 
 class DC3Net(nn.Module):
-    """DC3 for a family with linear equalities A y = ξ and inequalities G y ≤ h (the DC3 QP).
+    """DC3 for a linearly constrained family with equalities A y = ξ and fixed inequalities G y ≤ h (the DC3 QP).
 
     ``mode``: ``"penalty"`` (the net predicts all of y), ``"completion"`` (predict z, complete), or
     ``"dc3"`` (complete, then ``steps`` correction steps of size ``step_size``). ``completion``:
@@ -117,20 +119,22 @@ class DC3Net(nn.Module):
         super().__init__()
         if mode not in self.MODES:
             raise KeyError(f"unknown DC3Net mode {mode!r}; known: {list(self.MODES)}")
-        for attr in ("A", "G", "h", "split_indices"):
-            if not hasattr(family, attr):
-                raise ValueError(f"DC3Net needs a family with linear constraints (A, G, h); {family.name} has no {attr}")
+        require(family, LinearlyConstrained, "DC3Net")
+        sf = family.standard_form()
+        m = family.n_params
+        if not (np.array_equal(sf.b0, np.zeros(sf.A.shape[0])) and np.array_equal(sf.B, np.eye(m)) and not sf.H.any()):
+            raise ValueError(f"DC3Net completes A y = ξ with fixed G y ≤ h; {family.name}'s standard form has "
+                             "b(ξ) ≠ ξ or an h that depends on ξ")
         if completion not in ("split", "nullspace"):
             raise KeyError(f"unknown completion {completion!r}; known: ['split', 'nullspace']")
-        partial, _ = family.split_indices()
+        partial = np.arange(family.n_vars - sf.A.shape[0])  # DC3's split: the first n − n_eq are predicted
         self.mode, self.steps, self.step_size, self.momentum = mode, int(steps), float(step_size), float(momentum)
         n_out = family.n_vars if mode == "penalty" else len(partial)
         self.normalize = Normalize(family.param_low, family.param_high)
         self.mlp = MLP(family.n_params, n_out, hidden, activation)
-        self.complete = (EqualityCompletion(family.A, partial) if completion == "split"
-                         else NullSpaceCompletion(family.A))
-        self.register_buffer("G", torch.as_tensor(family.G, dtype=torch.float64), persistent=False)
-        self.register_buffer("h", torch.as_tensor(family.h, dtype=torch.float64), persistent=False)
+        self.complete = (EqualityCompletion(sf.A, partial) if completion == "split" else NullSpaceCompletion(sf.A))
+        self.register_buffer("G", torch.tensor(sf.G, dtype=torch.float64), persistent=False)
+        self.register_buffer("h", torch.tensor(sf.h0, dtype=torch.float64), persistent=False)
         self.config = {"mode": mode, "hidden": list(map(int, hidden)), "activation": activation,
                        "steps": self.steps, "step_size": self.step_size, "momentum": self.momentum,
                        "completion": completion}
@@ -151,14 +155,8 @@ def load_dc3_qp(family: ProblemFamily, arrays: dict[str, np.ndarray], config: di
     model = DC3Net(family, config["mode"], config["hidden"], config["activation"], config["steps"],
                    config["step_size"], config["momentum"], config.get("completion", "split")).double()
     from_arrays(model, arrays)
-    model.eval()
     steps = config.get("test_steps", config["steps"])
-
-    def predict(xi: np.ndarray) -> np.ndarray:
-        with torch.no_grad():
-            return model(torch.as_tensor(xi, dtype=torch.float64), steps=steps).numpy()
-
-    return predict
+    return numpy_predictor(lambda xi: model(xi, steps=steps))
 
 
 # ---------------------------------------------------------------------------- DC3 in NeuroMANCER (2-D problem)
@@ -228,6 +226,5 @@ def load_dc3_nonconvex_2d(family: ProblemFamily, arrays: dict[str, np.ndarray], 
     problem = nm_dc3_nonconvex_2d(config["hidden"], config["steps"], config["step_size"], config["decay"],
                                   config["penalty"])
     from_arrays(problem, arrays)
-    problem.eval()
     steps = config.get("test_steps", config["steps"])
     return lambda xi: nm_predict(problem, xi, steps)

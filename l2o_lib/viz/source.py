@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import textwrap
 from typing import Any
 
 
@@ -23,4 +24,4 @@ def show_source(obj: Any) -> _Source:
         code = inspect.getsource(obj)
     except (TypeError, OSError) as exc:
         raise TypeError(f"show_source: no source for {obj!r} ({exc})") from exc
-    return _Source(inspect.cleandoc(code) if code.startswith(" ") else code.rstrip(), getattr(obj, "__qualname__", str(obj)))
+    return _Source(textwrap.dedent(code).rstrip(), getattr(obj, "__qualname__", str(obj)))

@@ -1,0 +1,246 @@
+"""What a problem family can do, declared as types: code that needs a capability asks for it, never for a name.
+
+* :class:`LinearlyConstrained`: ``standard_form()`` gives min f(x) s.t. A x = b(ξ), G x ≤ h(ξ) with b and h
+  affine in ξ, as a frozen :class:`StandardForm` whose factorizations (A⁺, the null space of A) are computed
+  once and cached, with ``grad``, ``hess`` and the feasibility layer for A x = b.
+* :class:`QPForm`: a linearly constrained family whose f is the quadratic ½ xᵀQx + pᵀx (``Q``, ``p``, ``A``,
+  ``G`` and the affine b(ξ), h(ξ) as fields); its standard form is a :class:`QuadraticForm`.
+* :class:`Proximable`: ``prox(v, ρ)`` of the objective and ``project(v, ξ)`` onto the feasible set (ADMM's two
+  building blocks).
+
+The forms' methods are written against the array API: numpy, torch and jax.numpy arrays (traced ones too) go in
+and come out in the same namespace, so the JAX layers of chapter 7 and a numpy check use the same code.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+from array_api_compat import array_namespace, device, is_jax_array, is_numpy_array, is_torch_array
+
+
+def as_array_like(value: np.ndarray, like: Any) -> Any:
+    """A numpy constant as an array of ``like``'s namespace, floating dtype and device."""
+    if is_numpy_array(like):
+        return value
+    if is_jax_array(like):
+        import jax.numpy as jnp
+
+        return jnp.asarray(value, dtype=like.dtype)
+    if is_torch_array(like):
+        import torch
+
+        return torch.tensor(value, dtype=like.dtype, device=like.device)  # a copy: the form's arrays are read-only
+    return array_namespace(like).asarray(value, dtype=like.dtype)
+
+
+def _frozen(a: Any, name: str) -> np.ndarray:
+    arr = np.array(a, dtype=float)  # a private copy: the caller's array cannot change a frozen form
+    if not np.all(np.isfinite(arr)):
+        raise ValueError(f"StandardForm: {name} has NaN or inf entries")
+    arr.setflags(write=False)
+    return arr
+
+
+@dataclass(frozen=True, eq=False)
+class StandardForm(ABC):
+    """min f(x) s.t. A x = b(ξ), G x ≤ h(ξ), with b(ξ) = b0 + ξ B and h(ξ) = h0 + ξ H (ξ a row vector).
+
+    Frozen: the arrays are read-only copies, and the factorizations are computed on first use and cached.
+    Subclasses say what f is (:meth:`grad`, :meth:`hess`) and how a point is put on A x = b
+    (:meth:`feasibility`, :meth:`retract`, :meth:`primal_update`).
+    """
+
+    A: np.ndarray
+    b0: np.ndarray
+    B: np.ndarray
+    G: np.ndarray
+    h0: np.ndarray
+    H: np.ndarray
+
+    def __post_init__(self) -> None:
+        for name in ("A", "b0", "B", "G", "h0", "H"):
+            object.__setattr__(self, name, _frozen(getattr(self, name), name))
+        (m_eq, n), m_in = self.A.shape, self.G.shape[0]
+        shapes = {"b0": (m_eq,), "G": (m_in, n), "h0": (m_in,), "B": (self.B.shape[0], m_eq),
+                  "H": (self.B.shape[0], m_in)}
+        for name, shape in shapes.items():
+            if getattr(self, name).shape != shape:
+                raise ValueError(f"StandardForm: {name} must have shape {shape}, got {getattr(self, name).shape}")
+
+    @property
+    def n_vars(self) -> int:
+        return self.A.shape[1]
+
+    # ------------------------------------------------------------------ factorizations, once
+    @cached_property
+    def A_pinv(self) -> np.ndarray:
+        """A⁺ (n × m_eq): A⁺(b − A x) is the smallest step onto A x = b."""
+        return np.linalg.pinv(self.A)
+
+    @cached_property
+    def null_space(self) -> np.ndarray:
+        """An orthonormal basis Z of null(A), shape (n, n − rank A)."""
+        from scipy.linalg import null_space
+
+        return null_space(self.A)
+
+    @cached_property
+    def multiplier_map(self) -> np.ndarray:
+        """The rows of [A; G]ᵀ⁺ that give G's multipliers: μ = −M ∇f is the least-squares fit of ∇f + Aᵀλ + Gᵀμ = 0."""
+        return np.linalg.pinv(np.concatenate([self.A, self.G], axis=0).T)[self.A.shape[0]:]
+
+    # ------------------------------------------------------------------ the problem, batched
+    def rhs(self, xi: Any) -> tuple[Any, Any]:
+        """b(ξ) and h(ξ), batched."""
+        return (as_array_like(self.b0, xi) + xi @ as_array_like(self.B, xi),
+                as_array_like(self.h0, xi) + xi @ as_array_like(self.H, xi))
+
+    @abstractmethod
+    def grad(self, x: Any) -> Any:
+        """∇f(x), batched (batch, n)."""
+
+    @abstractmethod
+    def hess(self, x: Any) -> Any:
+        """∇²f(x), batched (batch, n, n)."""
+
+    @abstractmethod
+    def feasibility(self, xbar: Any, b: Any) -> Any:
+        """The feasibility layer: any vector x̄ to a point with A x = b exactly (to rounding)."""
+
+    def retract(self, x: Any, b: Any) -> Any:
+        """A point that nearly satisfies A x = b, put back on it exactly."""
+        return self.feasibility(x, b)
+
+    def primal_update(self, x: Any, step: Any, b: Any) -> Any:
+        """x + step, then back onto A x = b (and into f's domain where it has a boundary)."""
+        return self.retract(x + step, b)
+
+    def step_length(self, x: Any, dx: Any) -> Any:
+        """The largest fraction of the step dx that stays in f's domain: 1 where f is defined everywhere."""
+        return 1.0
+
+    def start(self, xi: Any) -> Any:
+        """x⁰ = feasibility(0): the point every iteration of chapter 7 starts from."""
+        b = self.rhs(xi)[0]
+        zeros = array_namespace(xi).zeros((xi.shape[0], self.n_vars), dtype=xi.dtype, device=device(xi))
+        return self.feasibility(zeros, b)
+
+    def ineq_violation(self, x: Any, xi: Any) -> Any:
+        """max(G x − h(ξ), 0), batched (batch, m_ineq)."""
+        xp = array_namespace(x)
+        r = x @ as_array_like(self.G, x).T - self.rhs(xi)[1]
+        return xp.maximum(r, xp.zeros_like(r))
+
+
+@dataclass(frozen=True, eq=False)
+class QuadraticForm(StandardForm):
+    """f(x) = ½ xᵀQx + pᵀx (Q symmetric positive definite on null(A)): a constant Hessian, and an affine
+    feasibility layer x = x̄ + A⁺(b − A x̄)."""
+
+    Q: np.ndarray = None  # type: ignore[assignment]
+    p: np.ndarray = None  # type: ignore[assignment]
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        n = self.n_vars
+        if self.Q is None or self.p is None:
+            raise ValueError("QuadraticForm: Q and p are required")
+        object.__setattr__(self, "Q", _frozen(self.Q, "Q"))
+        object.__setattr__(self, "p", _frozen(self.p, "p"))
+        if self.Q.shape != (n, n) or self.p.shape != (n,):
+            raise ValueError(f"QuadraticForm: Q must be ({n}, {n}) and p ({n},), got {self.Q.shape}, {self.p.shape}")
+
+    def grad(self, x: Any) -> Any:
+        return x @ as_array_like(self.Q, x) + as_array_like(self.p, x)
+
+    def hess(self, x: Any) -> Any:
+        xp = array_namespace(x)
+        return xp.broadcast_to(as_array_like(self.Q, x), (x.shape[0],) + self.Q.shape)
+
+    def feasibility(self, xbar: Any, b: Any) -> Any:
+        return xbar + (b - xbar @ as_array_like(self.A, xbar).T) @ as_array_like(self.A_pinv, xbar).T
+
+    @cached_property
+    def penalty_eigenbasis(self) -> tuple[np.ndarray, np.ndarray]:
+        """T and Λ with Z (Zᵀ(Q + ρGᵀG)Z)⁻¹ Zᵀ = T diag(1/(1 + ρΛ)) Tᵀ for every ρ > 0 (Z = :attr:`null_space`).
+
+        With ZᵀQZ = LLᵀ and L⁻¹ZᵀGᵀGZL⁻ᵀ = UΛUᵀ, T = Z L⁻ᵀ U: one eigendecomposition serves every penalty.
+        """
+        from scipy.linalg import cholesky, eigh, solve_triangular
+
+        Z = self.null_space
+        L = cholesky(Z.T @ self.Q @ Z, lower=True)
+        LiZt = solve_triangular(L, Z.T, lower=True)  # L⁻¹Zᵀ
+        lam, U = eigh(LiZt @ self.G.T @ self.G @ LiZt.T)
+        return LiZt.T @ U, np.maximum(lam, 0.0)
+
+
+@dataclass(frozen=True, eq=False)
+class DiagonalHessianForm(StandardForm):
+    """A separable f: ∇²f(x) = diag(1 / :meth:`hess_inv_diag`), so Newton steps need no dense factorization."""
+
+    @abstractmethod
+    def hess_inv_diag(self, x: Any) -> Any:
+        """The diagonal of ∇²f(x)⁻¹, batched (batch, n)."""
+
+    def hess(self, x: Any) -> Any:
+        xp = array_namespace(x)
+        eye = xp.eye(self.n_vars, dtype=x.dtype)
+        return eye[None, :, :] * (1.0 / self.hess_inv_diag(x))[:, None, :]
+
+
+# ---------------------------------------------------------------------------- capabilities of a family
+
+
+class LinearlyConstrained(ABC):
+    """A family whose constraints are A x = b(ξ), G x ≤ h(ξ), affine in ξ: it has a standard form."""
+
+    @abstractmethod
+    def _standard_form(self) -> StandardForm: ...
+
+    def standard_form(self) -> StandardForm:
+        """The frozen standard form of this family, built once (its factorizations are cached in it)."""
+        cached = self.__dict__.get("_standard_form_cache")
+        if cached is None:
+            cached = self.__dict__["_standard_form_cache"] = self._standard_form()
+        return cached
+
+
+class QPForm(LinearlyConstrained):
+    """min ½ xᵀQx + pᵀx s.t. A x = b(ξ), G x ≤ h(ξ): the fields ``Q``, ``p``, ``A``, ``G``; b(ξ) and h(ξ) are
+    ``standard_form().rhs(ξ)``, and the standard form is a :class:`QuadraticForm`."""
+
+    Q: np.ndarray
+    p: np.ndarray
+    A: np.ndarray
+    G: np.ndarray
+
+    @abstractmethod
+    def _standard_form(self) -> QuadraticForm: ...
+
+    def standard_form(self) -> QuadraticForm:
+        return super().standard_form()  # type: ignore[return-value]
+
+
+
+@runtime_checkable
+class Proximable(Protocol):
+    """A family with ADMM's two building blocks: the proximal step of f and the projection onto C(ξ)."""
+
+    def prox(self, v: Any, rho: float, **options: Any) -> Any:
+        """prox_{f/ρ}(v) = argmin_x f(x) + ρ/2 ‖x − v‖², batched."""
+
+    def project(self, v: Any, xi: Any) -> Any:
+        """The nearest point of the feasible set C(ξ), batched."""
+
+
+def require(family: Any, capability: type, who: str) -> None:
+    """Raise naming ``who`` and the missing capability unless ``family`` has it."""
+    if not isinstance(family, capability):
+        raise TypeError(f"{who} needs a family that is {capability.__name__} "
+                        f"({(capability.__doc__ or '').strip().splitlines()[0]}); {getattr(family, 'name', family)!r} is not")
