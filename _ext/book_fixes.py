@@ -6,6 +6,7 @@
 * Serve the "Open in Colab" badge from the book (`_assets/colab-badge.svg`, copied to `_static/`). The
   notebooks keep Colab's own badge URL (it must work on GitHub and in Colab); in the HTML book it becomes a
   local file, so an offline workshop room sees the badge instead of a broken image. The link itself is kept.
+* The bibliography's author-year labels (`bib_style.py`, selected by `bibtex_default_style` in _config.yml).
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 from typing import Any
+
+import bib_style
 
 COLAB_BADGE_URL = "https://colab.research.google.com/assets/colab-badge.svg"
 
@@ -42,6 +45,7 @@ def _local_colab_badge(app: Any, exception: Exception | None) -> None:
 
 
 def setup(app: Any) -> dict[str, Any]:
+    bib_style.register()
     # late, after the handlers that add page-specific scripts (MathJax is added only to pages with math)
     app.connect("html-page-context", _dedupe_scripts, priority=900)
     app.connect("build-finished", _local_colab_badge)
