@@ -4,7 +4,8 @@ labels ("[DRK21]"). Entries are sorted by author and year and show their DOI or 
 from __future__ import annotations
 
 from collections import Counter
-from typing import Any, Iterable, Iterator
+from collections.abc import Iterable, Iterator
+from typing import Any
 
 from pybtex.plugin import register_plugin
 from pybtex.richtext import Text

@@ -8,7 +8,6 @@ import sys
 
 import nbformat
 from pybtex.database import parse_file
-
 from test_hygiene import NOTEBOOKS, ROOT
 
 BIB = parse_file(str(ROOT / "references.bib"))
