@@ -6,6 +6,7 @@ from typing import Any
 
 from l2o_lib.problems.base import OPTIMAL, ProblemFamily, Solution
 from l2o_lib.problems.dc3_qp import DC3QP
+from l2o_lib.problems.double_well import DoubleWell
 from l2o_lib.problems.entropy import EntropyMax
 from l2o_lib.problems.l1qp_box import L1QPBox
 from l2o_lib.problems.nonconvex2d import Nonconvex2D
@@ -17,6 +18,7 @@ FAMILIES: dict[str, type[ProblemFamily]] = {
     "entropy": EntropyMax,
     "l1qp_box": L1QPBox,
     "param_qp": ParamQP,
+    "double_well": DoubleWell,
 }
 
 
