@@ -112,6 +112,11 @@ def test_page_in_browser(entry, server, driver):
         typeset = _wait(driver, "return document.querySelectorAll('mjx-container').length")
         assert typeset, f"{entry}: math present but not typeset by MathJax"
         assert driver.execute_script("return !!(window.MathJax && window.MathJax.version)"), "MathJax not loaded"
+    # printed output wraps at the column (book.css): nothing a projector would cut off
+    wide = driver.execute_script(
+        "return Array.from(document.querySelectorAll('div.cell_output pre, div.output pre'))"
+        ".filter(p => p.scrollWidth > p.clientWidth + 2).map(p => p.textContent.slice(0, 60))")
+    assert not wide, f"{entry}: printed output wider than the text column: {wide[:3]}"
     resources = driver.execute_script("return performance.getEntriesByType('resource').map(r => [r.name, r.initiatorType])")
     foreign = [(n, kind) for n, kind in resources if not n.startswith(server) and not n.startswith("data:") and kind != "img"]
     assert not foreign, f"{entry}: fetched from other hosts (must be served by the book): {foreign[:5]}"

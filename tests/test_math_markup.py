@@ -98,9 +98,8 @@ def test_no_tex_tokens_outside_math(where, text):
 class _TextOutsideMath(HTMLParser):
     """Collect text nodes of a built page that are not math, code, outputs, scripts or styles."""
 
-    SKIP_TAGS = {"script", "style", "pre", "code", "mjx-container", "math", "svg", "head", "nav", "header", "footer"}
-    SKIP_CLASSES = {"math", "cell_output", "highlight", "output", "bd-sidebar-primary", "bd-toc", "bd-header-article",
-                    "cell_input", "toggle-details", "notranslate"}
+    SKIP_TAGS = {"script", "style", "pre", "code", "mjx-container", "math", "svg", "head", "textarea"}
+    SKIP_CLASSES = {"math", "cell_output", "highlight", "output", "cell_input", "notranslate"}
 
     def __init__(self):
         super().__init__(convert_charrefs=True)
