@@ -53,3 +53,42 @@ class AuthorYearStyle(PlainStyle):
 def register() -> None:
     register_plugin("pybtex.style.labels", NAME, AuthorYearLabels, force=True)
     register_plugin("pybtex.style.formatting", NAME, AuthorYearStyle, force=True)
+
+
+def add_cited_in(outdir: Any, bibliography_page: str = "chapters/bibliography.html") -> int:
+    """Write under each bibliography entry the pages that cite it (sphinxcontrib-bibtex links back only within
+    one page). Returns the number of entries that got links."""
+    import html
+    import os
+    import re
+    from pathlib import Path
+
+    out = Path(outdir)
+    bib = out / bibliography_page
+    if not bib.is_file():
+        return 0
+    cited: dict[str, list[tuple[str, str]]] = {}
+    target = re.escape(bib.name)
+    for page in sorted(out.rglob("*.html")):
+        if page == bib or "_static" in page.parts:
+            continue
+        text = page.read_text(encoding="utf-8")
+        ids = dict.fromkeys(re.findall(rf'href="(?:[^"]*/)?{target}#(id\d+)"', text))
+        if not ids:
+            continue
+        title = re.search(r"<title>(.*?)(?: &#8212;| —|</title>)", text, re.S)
+        name = html.unescape(title.group(1)).strip() if title else page.stem
+        rel = os.path.relpath(page, bib.parent).replace(os.sep, "/")
+        for cid in ids:
+            cited.setdefault(cid, []).append((rel, name))
+    text = re.sub(r'\n<p class="l2o-cited-in">.*?</p>', "", bib.read_text(encoding="utf-8"))   # idempotent
+    done = 0
+    for cid, pages in cited.items():
+        entry = re.search(rf'(<div class="citation" id="{cid}"[^>]*>.*?</p>)(\s*</div>)', text, re.S)
+        if not entry:
+            continue
+        links = ", ".join(f'<a href="{rel}">{html.escape(name)}</a>' for rel, name in pages)
+        text = text[:entry.end(1)] + f'\n<p class="l2o-cited-in">Cited in: {links}</p>' + text[entry.end(1):]
+        done += 1
+    bib.write_text(text, encoding="utf-8")
+    return done

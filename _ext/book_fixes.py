@@ -6,7 +6,8 @@
 * Serve the "Open in Colab" badge from the book (`_assets/colab-badge.svg`, copied to `_static/`). The
   notebooks keep Colab's own badge URL (it must work on GitHub and in Colab); in the HTML book it becomes a
   local file, so an offline workshop room sees the badge instead of a broken image. The link itself is kept.
-* The bibliography's author-year labels (`bib_style.py`, selected by `bibtex_default_style` in _config.yml).
+* The bibliography's author-year labels (`bib_style.py`, selected by `bibtex_default_style` in _config.yml), and
+  under each entry the pages that cite it (sphinxcontrib-bibtex links back only within one page).
 """
 
 from __future__ import annotations
@@ -44,9 +45,15 @@ def _local_colab_badge(app: Any, exception: Exception | None) -> None:
             page.write_text(text.replace(f'src="{COLAB_BADGE_URL}"', f'src="{rel}"'), encoding="utf-8")
 
 
+def _cited_in(app: Any, exception: Exception | None) -> None:
+    if exception is None and app.builder.format == "html":
+        bib_style.add_cited_in(app.outdir)
+
+
 def setup(app: Any) -> dict[str, Any]:
     bib_style.register()
     # late, after the handlers that add page-specific scripts (MathJax is added only to pages with math)
     app.connect("html-page-context", _dedupe_scripts, priority=900)
     app.connect("build-finished", _local_colab_badge)
+    app.connect("build-finished", _cited_in)
     return {"parallel_read_safe": True, "parallel_write_safe": True}

@@ -19,3 +19,9 @@ def test_book_builds_with_every_page(built_book):
             n_png = len(re.findall(r'<img[^>]+src="[^"]*\.png"', text))
             assert n_png >= 1, f"{entry}: no rendered figure in the built page"
             assert "<table" in text, f"{entry}: no results table in the built page"
+
+
+def test_every_bibliography_entry_says_where_it_is_cited(built_book):
+    text = (built_book / "chapters" / "bibliography.html").read_text(encoding="utf-8")
+    entries, cited_in = text.count('class="citation"'), text.count('class="l2o-cited-in"')
+    assert entries > 0 and cited_in == entries, f"{entries} bibliography entries, {cited_in} with their citing pages"

@@ -59,3 +59,21 @@ def test_bibliography_labels_are_author_year():
     style = find_plugin("pybtex.style.formatting", bib_style.NAME)()
     formatted = list(style.format_entries(BIB.entries.values()))
     assert len({f.label for f in formatted}) == len(formatted), "two entries share a label"
+
+
+def test_bibliography_entries_link_back_to_the_pages_that_cite_them(tmp_path):
+    sys.path.insert(0, str(ROOT / "_ext"))
+    import bib_style
+
+    (tmp_path / "chapters").mkdir()
+    entry = '<div class="citation" id="id{n}" role="doc-biblioentry">\n<span class="label">L</span>\n<p>Work {n}.</p>\n</div>\n'
+    bib = tmp_path / "chapters" / "bibliography.html"
+    bib.write_text("<title>Bibliography</title>" + entry.format(n=1) + entry.format(n=2), encoding="utf-8")
+    (tmp_path / "chapters" / "01_a.html").write_text(
+        '<title>1. A &#8212; book</title><a href="bibliography.html#id1">x</a><a href="bibliography.html#id1">y</a>')
+    (tmp_path / "index.html").write_text('<title>Home &#8212; book</title><a href="chapters/bibliography.html#id1">z</a>')
+    assert bib_style.add_cited_in(tmp_path) == 1
+    assert bib_style.add_cited_in(tmp_path) == 1                    # a second build does not add a second line
+    text = bib.read_text(encoding="utf-8")
+    assert text.count("l2o-cited-in") == 1
+    assert 'Cited in: <a href="01_a.html">1. A</a>, <a href="../index.html">Home</a>' in text
