@@ -31,14 +31,16 @@ def _pair(row: dict[str, Any], key: str) -> str:
 
 
 def headline_rows(name: str) -> list[dict[str, Any]]:
-    """The headline rows of one shipped model: one row, or one per entry when the card records several."""
+    """The headline rows of one shipped model: its headline, then any further rows its card records (a
+    ``headline_extra`` mapping, or rows nested in the headline itself), each with ``model``, ``method`` and ``n``."""
     card = pretrained.card(name)
-    head = card.headline
+    head = dict(card.headline)
     if not head:
         raise ValueError(f"model card {name!r} records no headline figures")
-    nested = [v for v in head.values() if isinstance(v, dict)]
-    rows = nested if nested else [head]
-    return [{"model": name, "method": r.get("method", card.description), "n": r.get("n", r.get("n_test")), **r}
+    nested = [v for v in head.values() if isinstance(v, dict) and "gap_mean" in v]
+    rows = nested if nested else [{k: v for k, v in head.items() if not isinstance(v, dict)}]
+    rows += [v for v in getattr(card, "headline_extra", {}).values() if isinstance(v, dict)]
+    return [{**r, "model": name, "method": r.get("method", card.description), "n": r.get("n", r.get("n_test"))}
             for r in rows]
 
 
