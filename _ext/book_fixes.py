@@ -13,6 +13,8 @@
   (`downloads/executed/NAME.ipynb`, and all of them in `downloads/l2o-book-executed-notebooks.zip`) and, when
   `l2o_offline_archive` is on (the default), the whole HTML book as one archive (`downloads/l2o-book-html.zip`,
   unpacked it opens offline at `l2o-book-html/index.html`).
+* The bibliography's author-year labels (`bib_style.py`, selected by `bibtex_default_style` in _config.yml), and
+  under each entry the pages that cite it (sphinxcontrib-bibtex links back only within one page).
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ import shutil
 import zipfile
 from pathlib import Path
 from typing import Any
+
+import bib_style
 
 COLAB_BADGE_URL = "https://colab.research.google.com/assets/colab-badge.svg"
 LIVE_CSS_FILE = "l2o-workshop.css"
@@ -104,15 +108,20 @@ def _zip(path: Path, members: list[tuple[Path, str]]) -> None:
         for src, name in members:
             zf.write(src, name)
     tmp.replace(path)
+def _cited_in(app: Any, exception: Exception | None) -> None:
+    if exception is None and app.builder.format == "html":
+        bib_style.add_cited_in(app.outdir)
 
 
 def setup(app: Any) -> dict[str, Any]:
+    bib_style.register()
     # late, after the handlers that add page-specific scripts (MathJax is added only to pages with math)
     app.connect("html-page-context", _dedupe_scripts, priority=900)
     app.connect("build-finished", _local_colab_badge)
     app.add_config_value("l2o_offline_archive", True, "html")
     app.add_css_file(LIVE_CSS_FILE)
     app.connect("build-finished", _write_live_css)
-    # after the badge fix, so that the archived pages carry the local badge too
+    app.connect("build-finished", _cited_in)
+    # after the badge fix and the cited-in lines, so that the archived pages carry both
     app.connect("build-finished", _workshop_downloads, priority=900)
     return {"parallel_read_safe": True, "parallel_write_safe": True}

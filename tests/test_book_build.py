@@ -31,3 +31,9 @@ def test_setup_cell_is_behind_a_toggle_and_badges_open_student_notebooks(built_b
         assert "tag_hide-input" in cell and "<details" in cell, f"{entry}: the setup cell's input is not hidden"
         links = re.findall(r'href="(https://colab\.research\.google\.com/[^"]+)"', text)
         assert links and all("/students/" in h for h in links), f"{entry}: Colab links {links}"
+
+
+def test_every_bibliography_entry_says_where_it_is_cited(built_book):
+    text = (built_book / "chapters" / "bibliography.html").read_text(encoding="utf-8")
+    entries, cited_in = text.count('class="citation"'), text.count('class="l2o-cited-in"')
+    assert entries > 0 and cited_in == entries, f"{entries} bibliography entries, {cited_in} with their citing pages"

@@ -47,6 +47,19 @@ def server(built_book):
     httpd.shutdown()
 
 
+@pytest.fixture(scope="module", autouse=True)
+def load_time_report():
+    """After the pages: print their load times and write them to _build/page_load_times.yml (a benchmark: printed,
+    never asserted, since a loaded machine is slow)."""
+    yield
+    if LOAD_TIMES:
+        print("\n| page | load (s) |\n|---|---|")
+        for entry, seconds in LOAD_TIMES.items():
+            print(f"| {entry} | {seconds:.2f} |")
+        SHOTS.parent.mkdir(parents=True, exist_ok=True)
+        (ROOT / "_build" / "page_load_times.yml").write_text(yaml.safe_dump({k: round(v, 3) for k, v in LOAD_TIMES.items()}))
+
+
 @pytest.fixture(scope="module")
 def driver(tmp_path_factory):
     webdriver = _need_browser()
@@ -99,6 +112,11 @@ def test_page_in_browser(entry, server, driver):
         typeset = _wait(driver, "return document.querySelectorAll('mjx-container').length")
         assert typeset, f"{entry}: math present but not typeset by MathJax"
         assert driver.execute_script("return !!(window.MathJax && window.MathJax.version)"), "MathJax not loaded"
+    # printed output wraps at the column (book.css): nothing a projector would cut off
+    wide = driver.execute_script(
+        "return Array.from(document.querySelectorAll('div.cell_output pre, div.output pre'))"
+        ".filter(p => p.scrollWidth > p.clientWidth + 2).map(p => p.textContent.slice(0, 60))")
+    assert not wide, f"{entry}: printed output wider than the text column: {wide[:3]}"
     resources = driver.execute_script("return performance.getEntriesByType('resource').map(r => [r.name, r.initiatorType])")
     foreign = [(n, kind) for n, kind in resources if not n.startswith(server) and not n.startswith("data:") and kind != "img"]
     assert not foreign, f"{entry}: fetched from other hosts (must be served by the book): {foreign[:5]}"
@@ -152,13 +170,3 @@ def test_page_in_browser(entry, server, driver):
     missing_local = [e["message"] for e in logs if "Failed to load resource" in e["message"] and server in e["message"]
                      and "/favicon.ico" not in e["message"]]  # the browser asks for one; the book has none
     assert not missing_local, f"{entry}: local resources missing: {missing_local[:5]}"
-
-
-def test_report_load_times():
-    """Print the page load figures (a benchmark, not a timed assertion)."""
-    if not LOAD_TIMES:
-        pytest.skip("no page was loaded")
-    print("\n| page | load (s) |\n|---|---|")
-    for entry, seconds in LOAD_TIMES.items():
-        print(f"| {entry} | {seconds:.2f} |")
-    (ROOT / "_build" / "page_load_times.yml").write_text(yaml.safe_dump({k: round(v, 3) for k, v in LOAD_TIMES.items()}))

@@ -111,7 +111,7 @@ def test_chapter_has_the_book_arc(path):
     assert re.search(r"^#+ .*what goes wrong", md, re.I | re.M), f"{path.name}: a 'What goes wrong' section"
     exercises = re.findall(r"```\{exercise\}", md)
     solutions = re.findall(r"```\{solution\} (\S+)\n:class: dropdown", md)
-    assert 2 <= len(exercises) <= 6, f"{path.name}: 2-4 exercises, found {len(exercises)}"
+    assert 2 <= len(exercises) <= 4, f"{path.name}: 2-4 exercises, found {len(exercises)}"
     assert len(solutions) == len(exercises), f"{path.name}: every exercise needs a hidden (dropdown) solution"
     assert re.search(r"\{cite", md), f"{path.name}: cite references from references.bib"
 

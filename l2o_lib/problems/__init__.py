@@ -18,6 +18,7 @@ from l2o_lib.problems.capabilities import (
     QuadraticForm,
     StandardForm,
 )
+from l2o_lib.problems.double_well import DoubleWell
 from l2o_lib.problems.entropy import EntropyMax, SimplexEntropyForm
 from l2o_lib.problems.l1qp_box import L1QPBox
 from l2o_lib.problems.mpc import LinearMPC
@@ -32,6 +33,7 @@ FAMILIES: dict[str, Callable[..., ProblemFamily]] = {
     "l1qp_box": L1QPBox,
     "param_qp": param_qp,
     "mpc": LinearMPC,
+    "double_well": DoubleWell,
 }
 
 
@@ -55,7 +57,7 @@ def key_of(family: ProblemFamily) -> str:
 
 
 __all__ = [
-    "FAMILIES", "OPTIMAL", "CvxpyFamily", "DiagonalHessianForm", "EntropyMax", "L1QPBox", "LinearMPC", "LinearQP",
-    "LinearlyConstrained", "Nonconvex2D", "ProblemFamily", "Proximable", "QPForm", "QuadraticForm",
+    "FAMILIES", "OPTIMAL", "CvxpyFamily", "DiagonalHessianForm", "DoubleWell", "EntropyMax", "L1QPBox", "LinearMPC",
+    "LinearQP", "LinearlyConstrained", "Nonconvex2D", "ProblemFamily", "Proximable", "QPForm", "QuadraticForm",
     "SimplexEntropyForm", "Solution", "StandardForm", "dc3_qp", "get", "key_of", "param_qp",
 ]
