@@ -20,12 +20,16 @@ STUDENT_NOTEBOOKS = sorted((ROOT / "students").rglob("*.ipynb"))
 SETUP_HEAD = f'''# Setup: in Colab, fetch the book and install l2o_lib (Colab's torch and jax stay).
 QUICK = False  # @param {{type:"boolean"}}
 import importlib.util, os, subprocess, sys
+
 REPO, BOOK = "{REPO_URL}", "/content/{REPO_URL.rsplit("/", 1)[1]}"
 if "google.colab" in sys.modules:
     if not os.path.isdir(BOOK + "/.git"):
         print("Fetching the book from", REPO)
-        r = subprocess.run(["git", "clone", "-q", "--depth", "1", REPO, BOOK],
-                           capture_output=True, text=True)
+        r = subprocess.run(
+            ["git", "clone", "-q", "--depth", "1", REPO, BOOK],
+            capture_output=True,
+            text=True,
+        )
         if r.returncode:
             hint = f"no network, or a wrong URL? (half-made {{BOOK}}? !rm -rf {{BOOK}})"
             raise RuntimeError(f"Could not clone {{REPO}}: {{hint}}\\n{{r.stderr}}")
@@ -33,18 +37,26 @@ if "google.colab" in sys.modules:
         print("Installing l2o_lib: 1-2 minutes the first time (casadi, NeuroMANCER)")
         mods = ("numpy", "scipy", "matplotlib", "ipywidgets", "pydot", "tqdm")
         old = {{m: sys.modules[m].__version__ for m in mods if m in sys.modules}}
-        r = subprocess.run([sys.executable, "-m", "pip", "install", "-q",
-                            BOOK + "[colab]"], capture_output=True, text=True)
+        r = subprocess.run(
+            [sys.executable, "-m", "pip", "install", "-q", BOOK + "[colab]"],
+            capture_output=True,
+            text=True,
+        )
         if r.returncode:
             log = (r.stdout + r.stderr)[-3000:]
-            raise RuntimeError("pip could not install l2o_lib (no network? a version "
-                               f"conflict?). pip said:\\n{{log}}")
+            raise RuntimeError(
+                "pip could not install l2o_lib (no network? a version "
+                f"conflict?). pip said:\\n{{log}}"
+            )
         importlib.invalidate_caches()
         from importlib.metadata import version
+
         new = [m for m in old if version(m) != old[m]]
         if new:
-            raise RuntimeError(f"Installed, but pip replaced {{new}}, loaded before: "
-                               "Runtime > Restart session, then run this cell again.")
+            raise RuntimeError(
+                f"Installed, but pip replaced {{new}}, loaded before: "
+                "Runtime > Restart session, then run this cell again."
+            )
     os.environ["L2O_DATA_DIR"] = BOOK + "/data"
 # ---- imports, seed, device, quick mode
 '''

@@ -17,6 +17,7 @@ import numpy as np
 
 from l2o_lib import problems
 from l2o_lib.problems.base import ProblemFamily
+from l2o_lib.problems.capabilities import LinearlyConstrained, Proximable, QPForm
 
 Predict = Callable[[np.ndarray], Any]
 
@@ -63,25 +64,23 @@ class Method:
 
 # ---------------------------------------------------------------------------- capabilities
 def _qp_data(family: ProblemFamily) -> dict[str, np.ndarray] | None:
-    """½xᵀQx + pᵀx s.t. A x = ξ, G x ≤ h, if the family exposes these matrices (None otherwise)."""
-    Q = np.diag(family.Q_diag) if hasattr(family, "Q_diag") else getattr(family, "Q", None)
-    G = getattr(family, "G", getattr(family, "C", None))
-    h = getattr(family, "h", getattr(family, "d", None))
-    if Q is None or G is None or h is None or not hasattr(family, "A") or not hasattr(family, "p"):
+    """½xᵀQx + pᵀx s.t. A x = ξ, G x ≤ h for a :class:`QPForm` family whose b(ξ) is ξ itself and h is fixed
+    (what the batched interior point takes); None otherwise."""
+    if not isinstance(family, QPForm):
         return None
-    if family.n_params != family.A.shape[0]:
+    sf = family.standard_form()
+    m = sf.A.shape[0]
+    if family.n_params != m or not np.array_equal(sf.B, np.eye(m)) or np.any(sf.b0) or np.any(sf.H):
         return None
-    return {"Q": Q, "p": family.p, "A": family.A, "G": G, "h": h}
+    return {"Q": sf.Q, "p": sf.p, "A": sf.A, "G": sf.G, "h": sf.h0}
 
 
 def _has_standard_form(family: ProblemFamily) -> bool:
-    from l2o_lib.jax import huanet
+    return isinstance(family, LinearlyConstrained)
 
-    try:
-        huanet.standard_form(family)
-    except KeyError:
-        return False
-    return True
+
+def _proximable(family: ProblemFamily) -> bool:
+    return isinstance(family, Proximable)
 
 
 # ---------------------------------------------------------------------------- builders
@@ -217,12 +216,12 @@ def build_newton(family: ProblemFamily) -> tuple[Predict, dict[str, Any]]:
 
 
 LEARNED: dict[str, tuple[str, Callable[[ProblemFamily], tuple[Predict, dict[str, Any]]], Callable[[ProblemFamily], bool]]] = {
-    "direct MLP": ("learned", build_mlp, lambda f: _qp_data(f) is not None and hasattr(f, "split_indices")),
-    "DC3": ("learned", build_dc3, lambda f: _qp_data(f) is not None and hasattr(f, "split_indices")),
-    "batched IPM": ("classical", build_qp_ipm, lambda f: _qp_data(f) is not None and hasattr(f, "split_indices")),
-    "unrolled ADMM": ("learned", build_learned_admm, lambda f: hasattr(f, "prox") and hasattr(f, "project")),
-    "LEAF": ("learned", build_leaf, lambda f: hasattr(f, "prox") and hasattr(f, "project")),
-    "batched ADMM": ("classical", build_admm, lambda f: hasattr(f, "prox") and hasattr(f, "project")),
+    "direct MLP": ("learned", build_mlp, lambda f: _qp_data(f) is not None),
+    "DC3": ("learned", build_dc3, lambda f: _qp_data(f) is not None),
+    "batched IPM": ("classical", build_qp_ipm, lambda f: _qp_data(f) is not None),
+    "unrolled ADMM": ("learned", build_learned_admm, _proximable),
+    "LEAF": ("learned", build_leaf, _proximable),
+    "batched ADMM": ("classical", build_admm, _proximable),
     "HUANet": ("learned", build_huanet, _has_standard_form),
     "slack ADMM (JAX)": ("classical", build_admm_jax, _has_standard_form),
     "batched Newton": ("classical", build_newton, _has_standard_form),
@@ -231,7 +230,7 @@ LEARNED: dict[str, tuple[str, Callable[[ProblemFamily], tuple[Predict, dict[str,
 
 def solvers_for(family: ProblemFamily) -> list[Method]:
     """Cold Clarabel, OSQP and SCS, and OSQP warm-started from the previous instance (OSQP only for QPs)."""
-    qp = _qp_data(family) is not None or hasattr(family, "prox")
+    qp = _qp_data(family) is not None or isinstance(family, Proximable)
     out = [Method("Clarabel", "solver", "CLARABEL")]
     if qp:
         out += [Method("OSQP", "solver", "OSQP"), Method("OSQP warm", "solver", "OSQP", {"warm_start": True})]
