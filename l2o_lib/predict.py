@@ -36,7 +36,8 @@ def torch_threads(threads: int | None) -> Iterator[None]:
         torch.set_num_threads(before)
 
 
-def _module_device(fn: Any) -> Any:
+def module_device(fn: Any) -> Any:
+    """The device of a torch module's first parameter; None for a plain function or a module without parameters."""
     params = getattr(fn, "parameters", None)
     if params is None:
         return None
@@ -48,7 +49,8 @@ def numpy_predictor(fn: Callable[[Any], Any], *, backend: str = "torch", dtype: 
                     threads: int | None = None) -> Callable[[np.ndarray], np.ndarray]:
     """``predict(ξ) -> x`` on numpy arrays around a batched torch or JAX ``fn``.
 
-    ``dtype``: the floating type ξ is given to ``fn`` in (``"float32"`` or ``"float64"``). ``device`` (torch): where
+    ``fn`` returns a tensor, or a tuple of tensors (then ``predict`` returns a tuple of arrays). ``dtype``: the
+    floating type ξ is given to ``fn`` in (``"float32"`` or ``"float64"``). ``device`` (torch): where
     ξ goes; by default the device of ``fn``'s parameters when it is a module, else the CPU. ``threads`` (torch):
     CPU threads for the call only. A torch module is put in eval mode.
     """
@@ -61,12 +63,12 @@ def numpy_predictor(fn: Callable[[Any], Any], *, backend: str = "torch", dtype: 
 
         if isinstance(fn, torch.nn.Module):
             fn.eval()
-        t_dtype, t_device = getattr(torch, dtype), device or _module_device(fn) or "cpu"
+        t_dtype, t_device = getattr(torch, dtype), device or module_device(fn) or "cpu"
 
         def run(xi: np.ndarray) -> np.ndarray:
             with torch.no_grad(), torch_threads(threads):
                 out = fn(torch.as_tensor(xi, dtype=t_dtype, device=t_device))
-            return out.detach().cpu().numpy()
+            return _host(out)
     else:
         if threads is not None or device is not None:
             raise ValueError("numpy_predictor: threads and device are torch options; JAX places arrays itself")
@@ -75,12 +77,20 @@ def numpy_predictor(fn: Callable[[Any], Any], *, backend: str = "torch", dtype: 
 
         def run(xi: np.ndarray) -> np.ndarray:
             with jax.enable_x64(dtype == "float64"):
-                return np.asarray(fn(jnp.asarray(xi, dtype=dtype)))
+                return np.asarray(fn(jnp.asarray(xi, dtype=dtype))).astype(float)
 
     def predict(xi: np.ndarray) -> np.ndarray:
         xi = np.asarray(xi, dtype=float)
         if xi.ndim != 2:
             raise ValueError(f"predict: ξ must have shape (batch, n_params), got {xi.shape}")
-        return run(xi).astype(float)
+        return run(xi)
 
     return predict
+
+
+def _host(out: Any) -> Any:
+    """A torch tensor (or a tuple of them, e.g. a primal-dual pair) as float64 numpy on the host."""
+    if isinstance(out, (tuple, list)):
+        return tuple(_host(o) for o in out)
+    out = out.detach().cpu()
+    return (out if out.is_floating_point() and out.element_size() >= 4 else out.double()).numpy().astype(float)

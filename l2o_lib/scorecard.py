@@ -2,6 +2,7 @@
 
     python -m l2o_lib.scorecard                    # every model, 1000 instances each, seed 20261128
     python -m l2o_lib.scorecard --n 200 --only ch1_direct_mlp --json scorecard.json
+    python -m l2o_lib.scorecard --executor processes   # reference solves in a local process pool
 
 For each model in the pretrained registry: sample ``n`` instances of its problem with ``seed`` (fresh: no model
 was trained on this seed), solve them with the family's reference solver (cached on disk by
@@ -21,6 +22,7 @@ import platform
 import sys
 import time
 from collections.abc import Sequence
+from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,6 +30,7 @@ from typing import Any
 import numpy as np
 
 from l2o_lib import datasets, metrics, pretrained
+from l2o_lib.problems.executors import EXECUTORS, POOL_THRESHOLD
 
 DEFAULT_N = 1000
 DEFAULT_SEED = 20261128
@@ -99,19 +102,29 @@ def environment() -> dict[str, Any]:
     return env
 
 
+def _check_executor(executor: Any) -> None:
+    if not (executor is None or executor in EXECUTORS or isinstance(executor, Executor)):
+        raise ValueError(f"executor must be one of {EXECUTORS}, None (a process pool from "
+                         f"{POOL_THRESHOLD} instances on) or a concurrent.futures.Executor, got {executor!r}")
+
+
 def score(name: str, n: int = DEFAULT_N, seed: int = DEFAULT_SEED, *, time_ref: int = 50, repeat: int = 3,
-          folder: Path | None = None, progress: bool = True) -> Entry:
-    """Score one registered model on ``n`` fresh instances (reference solves cached in ``folder``)."""
-    model = pretrained.load(name)
-    fam = model.problem
-    data = datasets.labeled(fam, n, seed, folder=folder or cache_dir(), progress=progress)
-    xi, ref = data.xi, data.solution
+          folder: Path | None = None, progress: bool = True, executor: Any = None) -> Entry:
+    """Score one registered model on ``n`` fresh instances (reference solves cached in ``folder``).
+
+    ``executor`` runs the reference solves (``family.solve(..., executor=...)``); the re-timed ones stay serial.
+    """
     if isinstance(time_ref, bool) or not isinstance(time_ref, int) or time_ref < 1:
         raise ValueError(f"time_ref must be a positive integer, got {time_ref!r}")
+    _check_executor(executor)
+    model = pretrained.load(name)
+    fam = model.problem
+    data = datasets.labeled(fam, n, seed, folder=folder or cache_dir(), progress=progress, executor=executor)
+    xi, ref = data.xi, data.solution
     k = min(time_ref, n)
-    fam.solve(xi[:1], progress=False)  # warm-up, not timed: the first solve in a process pays one-off costs
+    fam.solve(xi[:1], progress=False, executor="serial")  # warm-up, not timed: a process's first solve pays extra
     t0 = time.perf_counter()
-    timed = fam.solve(xi[:k], progress=False)
+    timed = fam.solve(xi[:k], progress=False, executor="serial")
     wall = (time.perf_counter() - t0) / k
     ref_time = float(np.mean(timed.solve_time[timed.ok])) if timed.ok.any() else wall
     seconds = metrics.timeit(model.predict, xi, warmup=1, repeat=repeat)
@@ -130,6 +143,7 @@ def run(names: Sequence[str] | None = None, n: int = DEFAULT_N, seed: int = DEFA
         raise KeyError(f"unknown model(s) {unknown}; registered: {known}")
     if n < 1:
         raise ValueError(f"n must be a positive integer, got {n}")
+    _check_executor(kwargs.get("executor"))
     from tqdm.auto import tqdm
 
     return [score(x, n, seed, **kwargs) for x in tqdm(names, desc="scorecard", disable=not kwargs.get("progress", True))]
@@ -188,6 +202,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--threads", type=int, default=1,
                     help="torch CPU threads (default 1: the models are small, and on a shared 2-core machine two "
                          "threads contend and slow them by orders of magnitude; recorded in the JSON)")
+    ap.add_argument("--executor", choices=EXECUTORS, default=None,
+                    help=f"where the reference solves run: 'serial', or 'processes' (a local process pool); default: "
+                         f"a process pool from {POOL_THRESHOLD} instances on. The labels are the same either way")
     ap.add_argument("--list", action="store_true", help="list the registered models and exit")
     ap.add_argument("--closed-loop", action="store_true",
                     help="also simulate the shipped controllers (MPC families) in closed loop (l2o_lib.control)")
@@ -222,7 +239,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         pass
     start = time.perf_counter()
     try:
-        entries = run(args.only, args.n, args.seed, time_ref=args.time_ref, folder=args.cache_dir)
+        entries = run(args.only, args.n, args.seed, time_ref=args.time_ref, folder=args.cache_dir,
+                      executor=args.executor)
     except (KeyError, ValueError) as exc:
         print(f"error: {exc.args[0] if exc.args else exc}", file=sys.stderr)
         return 2

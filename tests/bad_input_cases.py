@@ -463,6 +463,8 @@ CASES: list[Case] = [
          r"--json .*does not exist"),
     Case("scorecard --cache-dir /proc/nope", cli(["--cache-dir", "/proc/nope", "--json", "{tmp}/s.json"]), Usage,
          r"--cache-dir /proc/nope: cannot create it"),
+    Case("scorecard --executor threads", cli(["--executor", "threads", "--json", "{tmp}/s.json", "--cache-dir", "{tmp}/c"]),
+         Usage, r"--executor: invalid choice: 'threads' \(choose from '?serial'?, '?processes'?\)"),
 ]
 
 

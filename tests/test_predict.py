@@ -7,7 +7,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from l2o_lib.predict import numpy_predictor, torch_threads  # noqa: E402
+from l2o_lib.predict import module_device, numpy_predictor, torch_threads  # noqa: E402
 from l2o_lib.torch.nets import MLP, from_arrays, to_arrays, with_prefix  # noqa: E402
 
 
@@ -25,6 +25,35 @@ def test_torch_predictor_matches_the_module_and_leaves_threads_alone():
     assert not net.training                                       # eval mode
     f32 = numpy_predictor(net.float(), dtype="float32")(xi)       # float32 in, float64 numpy out
     assert f32.dtype == np.float64 and np.abs(f32 - out).max() < 1e-5
+
+
+def test_outputs_come_back_as_float64_host_arrays_tuples_included():
+    """Half-precision and tuple outputs (a primal-dual pair) come back as float64 numpy, detached, on the host."""
+    xi = np.linspace(-1, 1, 6).reshape(3, 2)
+    x, y = numpy_predictor(lambda t: (t * 2, t[:, :1].half()))(xi)
+    assert x.dtype == y.dtype == np.float64 and x.shape == (3, 2) and y.shape == (3, 1)
+    assert np.array_equal(x, 2 * xi) and np.abs(y[:, 0] - xi[:, 0]).max() < 1e-3
+
+
+def test_xi_goes_to_the_device_of_the_module():
+    """A module on the meta device (no CUDA needed) receives ξ there; its result cannot come back to the host."""
+    net = MLP(3, 2, (4,)).double().to("meta")
+    seen = []
+    net.register_forward_pre_hook(lambda module, args: seen.append(args[0].device))
+    assert module_device(net) == torch.device("meta") and module_device(lambda t: t) is None
+    with pytest.raises(NotImplementedError, match="meta"):
+        numpy_predictor(net)(np.zeros((2, 3)))
+    assert seen == [torch.device("meta")]
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_a_model_on_the_gpu_predicts_numpy_on_the_host():
+    torch.manual_seed(0)
+    net = MLP(3, 2, (8,)).double()
+    xi = np.random.default_rng(0).standard_normal((5, 3))
+    on_cpu = numpy_predictor(net)(xi)
+    on_gpu = numpy_predictor(net.cuda())(xi)
+    assert isinstance(on_gpu, np.ndarray) and np.abs(on_gpu - on_cpu).max() < 1e-10
 
 
 def test_threads_context_restores_after_an_error():

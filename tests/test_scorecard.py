@@ -61,3 +61,26 @@ def test_unknown_name_is_a_clear_error(registry, capsys):
     assert "unknown model(s) ['nope']" in capsys.readouterr().err
     with pytest.raises(KeyError, match="registered: \\['tiny', 'tiny_perturbed'\\]"):
         scorecard.run(["nope"])
+
+
+def test_reference_solves_on_a_process_pool_equal_the_serial_ones(registry):
+    """``--executor`` reaches ``family.solve``: both runs solve afresh (separate caches) and agree bit for bit."""
+    rows = {}
+    for executor in scorecard.EXECUTORS:
+        folder = registry / f"cache_{executor}"
+        (entry,) = scorecard.run(["tiny"], n=40, time_ref=2, progress=False, folder=folder, executor=executor)
+        assert not entry.reference_cached
+        rows[executor] = entry.row
+        assert scorecard.main(["--only", "tiny", "--n", "40", "--time-ref", "2", "--executor", executor,
+                               "--cache-dir", str(folder), "--json", str(registry / f"{executor}.json")]) == 0
+    serial, pool = rows["serial"], rows["processes"]
+    assert (serial.gap_mean, serial.gap_max, serial.ineq_max) == (pool.gap_mean, pool.gap_max, pool.ineq_max)
+
+
+def test_executor_is_checked_before_any_scoring(registry, capsys):
+    with pytest.raises(ValueError, match="executor must be one of \\('serial', 'processes'\\).*got 'threads'"):
+        scorecard.run(["tiny"], n=5, executor="threads")
+    with pytest.raises(SystemExit) as exc:
+        scorecard.main(["--only", "tiny", "--n", "5", "--executor", "threads"])
+    assert exc.value.code == 2 and "--executor: invalid choice: 'threads'" in capsys.readouterr().err
+    assert not (registry / "cache").exists()  # nothing was solved

@@ -25,6 +25,8 @@ import numpy as np
 
 #: from this many instances on, ``solve(xi)`` without an executor uses a local process pool (all CPU cores)
 POOL_THRESHOLD = 5000
+#: the executors named by a string: the per-row loop here, or a local process pool of all CPU cores
+EXECUTORS = ("serial", "processes")
 
 Block = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]
 
@@ -93,7 +95,7 @@ def solve_rows(family: Any, xi: np.ndarray, options: dict[str, Any], *, executor
     n = xi.shape[0]
     if executor is None:
         executor = "processes" if n >= POOL_THRESHOLD and (os.cpu_count() or 1) > 1 else "serial"
-    if isinstance(executor, str) and executor not in ("serial", "processes"):
+    if isinstance(executor, str) and executor not in EXECUTORS:
         raise ValueError(f"solve: executor must be 'serial', 'processes', None or a concurrent.futures.Executor, "
                          f"got {executor!r}")
     if executor != "serial" and not isinstance(executor, (str, Executor)):

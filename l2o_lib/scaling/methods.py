@@ -85,14 +85,10 @@ def _proximable(family: ProblemFamily) -> bool:
 
 # ---------------------------------------------------------------------------- builders
 def _torch_predict(module: Any, dtype: Any, call: Callable[[Any, Any], Any] | None = None) -> Predict:
-    import torch
+    from l2o_lib.predict import module_device, numpy_predictor
 
-    def predict(xi: np.ndarray) -> np.ndarray:
-        with torch.no_grad():
-            t = torch.as_tensor(xi, dtype=dtype)
-            return (module(t) if call is None else call(module, t)).numpy()
-
-    return predict
+    fn = module if call is None else (lambda t: call(module, t))
+    return numpy_predictor(fn, dtype=str(dtype).removeprefix("torch."), device=module_device(module))
 
 
 def build_mlp(family: ProblemFamily) -> tuple[Predict, dict[str, Any]]:
@@ -130,7 +126,7 @@ def build_qp_ipm(family: ProblemFamily) -> tuple[Predict, dict[str, Any]]:
     def predict(xi: np.ndarray) -> np.ndarray:
         with torch.no_grad():
             b = torch.as_tensor(xi, dtype=torch.float64)
-            return qp_solve(d["Q"], d["p"].expand(len(b), -1), d["A"], b, d["G"], d["h"], check=False).numpy()
+            return qp_solve(d["Q"], d["p"].expand(len(b), -1), d["A"], b, d["G"], d["h"], check=False).cpu().numpy()
 
     return predict, {"tol": 1e-10, "max_iter": 60}
 
@@ -174,7 +170,7 @@ def build_admm(family: ProblemFamily) -> tuple[Predict, dict[str, Any]]:
     def predict(xi: np.ndarray) -> np.ndarray:
         with torch.no_grad():
             return admm(x_update, family.project, torch.as_tensor(xi, dtype=torch.float64), 1.0, 50,
-                        n_vars=family.n_vars).z.numpy()
+                        n_vars=family.n_vars).z.cpu().numpy()
 
     return predict, {"K": 50, "prox_tol": 1e-8}
 

@@ -212,7 +212,7 @@ def accuracy_sweep(cfg: Config, log: Any = print) -> list[dict[str, Any]]:
         ref = family.solve(xi, progress=False).require_ok()
         with torch.no_grad():
             t0 = time.perf_counter()
-            x = net(torch.as_tensor(xi), steps=50).numpy()
+            x = net(torch.as_tensor(xi), steps=50).cpu().numpy()
             infer = (time.perf_counter() - t0) / len(xi)
         gap = metrics.gap_percent(family.objective(x, xi), ref.objective)
         eq, ineq = metrics.violations(family, x, xi)

@@ -20,6 +20,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from l2o_lib.predict import module_device, numpy_predictor
 from l2o_lib.torch.nets import MLP, from_arrays
 
 
@@ -102,41 +103,38 @@ def policy_function(module: Callable[[Any], Any], *, first_only: bool = False) -
     ``module`` is a torch module on states, or a NeuroMANCER node reading ``"X"`` and writing ``"U"``.
     """
     takes_dict = "X" in getattr(module, "input_keys", ())
+    device = module_device(module) or "cpu"
 
     def policy(x: np.ndarray) -> np.ndarray:
-        t = torch.as_tensor(np.asarray(x, dtype=np.float32))
+        t = torch.as_tensor(np.asarray(x, dtype=np.float32), device=device)
         with torch.no_grad():
             out = module({"X": t})["U"] if takes_dict else module(t)
-        return (out[:, :1] if first_only else out).numpy().astype(float)
+        return (out[:, :1] if first_only else out).cpu().numpy().astype(float)
 
     return policy
 
 
 def dpc_plan(family: Any, policy: nn.Module, x0: np.ndarray) -> np.ndarray:
     """The DPC decision vector: the policy rolled out through the model over the horizon (batch, n_vars)."""
-    A = torch.as_tensor(family.A, dtype=torch.float32)
-    B = torch.as_tensor(family.B, dtype=torch.float32)
+    device = module_device(policy) or "cpu"
+    A = torch.as_tensor(family.A, dtype=torch.float32, device=device)
+    B = torch.as_tensor(family.B, dtype=torch.float32, device=device)
     with torch.no_grad():
-        x = torch.as_tensor(np.asarray(x0, dtype=np.float32))
+        x = torch.as_tensor(np.asarray(x0, dtype=np.float32), device=device)
         us, xs = [], []
         for _ in range(family.horizon):
             u = policy({"X": x})["U"]
             x = x @ A.T + u @ B.T
             us.append(u)
             xs.append(x)
-    return torch.cat([*us, *xs], dim=1).numpy().astype(float)
+    return torch.cat([*us, *xs], dim=1).cpu().numpy().astype(float)
 
 
 def load_approx_mpc(family: Any, arrays: dict[str, np.ndarray], config: dict[str, Any]
                     ) -> Callable[[np.ndarray], np.ndarray]:
     """Pretrained-registry loader of a :class:`PlanNet`: ξ = x₀ ↦ the rolled-out plan (batch, n_vars)."""
     net = from_arrays(PlanNet(family, config["hidden"]), arrays).eval()
-
-    def predict(xi: np.ndarray) -> np.ndarray:
-        x0 = torch.as_tensor(np.asarray(xi, dtype=np.float32))
-        with torch.no_grad():
-            return rollout(family, x0, net(x0)).numpy().astype(float)
-
+    predict = numpy_predictor(lambda x0: rollout(family, x0, net(x0)), dtype="float32", device=module_device(net))
     predict.module = net
     return predict
 

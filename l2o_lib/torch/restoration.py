@@ -20,7 +20,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from l2o_lib.predict import numpy_predictor
+from l2o_lib.predict import module_device, numpy_predictor
 from l2o_lib.problems.base import ProblemFamily
 from l2o_lib.problems.capabilities import LinearlyConstrained, require
 from l2o_lib.torch.nets import MLP, Normalize, from_arrays
@@ -204,7 +204,7 @@ def nm_predict(problem: Any, xi: np.ndarray, steps: int | None = None, trace: bo
     k = k_trained if steps is None else int(steps)
     if k < 0:
         raise ValueError(f"nm_predict: steps must be ≥ 0, got {k}")
-    xi_t = torch.as_tensor(xi, dtype=torch.float32)
+    xi_t = torch.as_tensor(xi, dtype=torch.float32, device=module_device(problem) or "cpu")
     data = {"p": xi_t[:, :1], "a": xi_t[:, 1:]}
     out = []
     try:
@@ -216,7 +216,7 @@ def nm_predict(problem: Any, xi: np.ndarray, steps: int | None = None, trace: bo
                 out.append(correction(dict(data))["x"].detach())
     finally:
         correction.num_steps = k_trained
-    xs = torch.stack(out).numpy().astype(float)
+    xs = torch.stack(out).cpu().numpy().astype(float)
     return xs if trace else xs[-1]
 
 

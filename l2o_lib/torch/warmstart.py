@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 from l2o_lib import enhance
+from l2o_lib.predict import module_device, numpy_predictor
 from l2o_lib.solvers import OSQPSession
 from l2o_lib.torch.nets import MLP, Normalize, from_arrays
 
@@ -93,23 +94,16 @@ class UnrolledOSQP:
 
 
 def _numpy(fn: Callable[[torch.Tensor], Any], module: nn.Module) -> Callable[[np.ndarray], Any]:
-    def run(xi: np.ndarray) -> Any:
-        threads = torch.get_num_threads()
-        torch.set_num_threads(1)  # tiny batched ops: a second thread only adds synchronisation
-        dtype = next(module.parameters()).dtype
-        try:
-            with torch.no_grad():
-                return fn(torch.as_tensor(np.asarray(xi), dtype=dtype))
-        finally:
-            torch.set_num_threads(threads)
-
-    return run
+    """numpy ξ -> float64 numpy (or a tuple of them) from ``fn``, run in ``module``'s dtype and on its device."""
+    dtype = str(next(module.parameters()).dtype).removeprefix("torch.")
+    # tiny batched ops: a second thread only adds synchronisation
+    return numpy_predictor(fn, dtype=dtype, device=module_device(module), threads=1)
 
 
 def warm_start_predictor(net: PrimalDualNet) -> Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]:
     """numpy ξ -> (x̂, ŷ) float64 from a trained :class:`PrimalDualNet` (run in eval mode, in its own dtype)."""
     net.eval()
-    return _numpy(lambda xi: tuple(t.double().numpy() for t in net(xi)), net)
+    return _numpy(net, net)
 
 
 def load_warm_start(family: Any, arrays: dict, config: dict) -> Callable[[np.ndarray], np.ndarray]:
@@ -131,7 +125,7 @@ def load_active_set(family: Any, arrays: dict, config: dict) -> Callable[[np.nda
     net = from_arrays(ScoreNet(family, len(strategies), config["hidden"]),
                       {k: v for k, v in arrays.items() if k != "strategies"}).float().eval()
     laws = enhance.ActiveSetLaws(family, strategies)
-    scores = _numpy(lambda xi: net(xi).double().numpy(), net)
+    scores = _numpy(net, net)
     top_k = int(config.get("top_k", 3))
 
     def predict(xi: np.ndarray) -> np.ndarray:
@@ -143,7 +137,7 @@ def load_active_set(family: Any, arrays: dict, config: dict) -> Callable[[np.nda
 def load_rho(family: Any, arrays: dict, config: dict) -> Callable[[np.ndarray], np.ndarray]:
     """Registry loader: predict(ξ) = OSQP's answer at eps with the network's ρ (adaptive ρ off), cold start."""
     net = from_arrays(ScoreNet(family, 1, config["hidden"]), arrays).float().eval()
-    log_rho = _numpy(lambda xi: net(xi)[:, 0].double().numpy(), net)
+    log_rho = _numpy(lambda xi: net(xi)[:, 0], net)
     session = OSQPSession(family, eps=float(config.get("eps", 1e-3)), adaptive_rho=False)
 
     def predict(xi: np.ndarray) -> np.ndarray:
