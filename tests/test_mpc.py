@@ -120,3 +120,25 @@ def test_bad_input(fam):
         s.solve(fam.sample(2, seed=0), x0=np.zeros((3, fam.n_vars)))
     with pytest.raises(TypeError, match="qp"):
         OSQPSession(problems.get("nonconvex_2d"))
+
+
+def test_long_horizons_use_the_sparse_lps_and_they_agree_with_the_condensed_ones(monkeypatch):
+    import l2o_lib.problems.mpc as mpc
+
+    xi = np.array([[0.0, 0.0], [3.0, -2.0], [9.0, 9.0], [-9.5, 4.0], [2.0, 6.5]])
+    dense = LinearMPC(horizon=8)
+    W, c = dense.feasible_polytope()
+    monkeypatch.setattr(mpc, "CONDENSED_MAX_HORIZON", 5)
+    sparse = LinearMPC(horizon=8)
+    Ws, cs = sparse.feasible_polytope()
+    assert "_condensed_cache" not in sparse.__dict__  # the sparse path never built the condensed form
+    np.testing.assert_array_equal(sparse.feasible(xi), dense.feasible(xi))
+    assert sparse.feasible(xi).any() and not sparse.feasible(xi).all()
+    # the same polytope: every vertex of one satisfies the other's halfspaces
+    from scipy.spatial import HalfspaceIntersection
+
+    for (Wa, ca), (Wb, cb) in (((W, c), (Ws, cs)), ((Ws, cs), (W, c))):
+        vertices = HalfspaceIntersection(np.hstack([Wa, -ca[:, None]]), np.zeros(2)).intersections
+        assert len(vertices) >= 4 and np.all(vertices @ Wb.T <= cb + 1e-6)
+    with pytest.raises(ValueError, match=r"horizon must be an integer in \[1, 300\]"):
+        LinearMPC(horizon=301)

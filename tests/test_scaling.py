@@ -119,6 +119,27 @@ def test_extrapolation_and_widths():
         methods.family_at("nonconvex_2d", 10)
     fam = methods.family_at("dc3_qp", 40)
     assert (fam.n_vars, fam.n_eq, fam.n_ineq) == (40, 20, 20)
+    mpc = methods.family_at("mpc", 30)
+    assert (mpc.horizon, mpc.n_vars) == (10, 30)
+
+
+def test_methods_follow_capabilities_and_osqp_warm_start_uses_the_previous_solution():
+    from l2o_lib.scaling import methods, sweep
+
+    mpc = methods.family_at("mpc", 15)
+    names = [m.name for m in methods.methods_for(mpc)]
+    # OSQP's form gives the OSQP session and the warm-start net; no standard form, so no DC3 or HUANet
+    assert names == ["Clarabel", "OSQP", "OSQP warm", "direct MLP", "warm-start net"]
+    assert "warm-start net" not in [m.name for m in methods.methods_for(methods.family_at("dc3_qp", 10))]
+    predict, config = methods.LEARNED["warm-start net"][1](mpc)
+    xi = mpc.sample(4, seed=0)
+    assert predict(xi).shape == (4, mpc.n_vars + mpc.n_eq + mpc.n_vars) and config["hidden"] == [128, 128]
+    # the same state three times: warm-started from its own solution OSQP stops at once, cold it iterates
+    same = np.repeat(xi[:1], 3, axis=0)
+    cfg = sweep.Config(solver_instances=2, cell_seconds=0.01)
+    by = {m.name: sweep.measure_solver(mpc, m, same, cfg) for m in methods.methods_for(mpc) if m.kind == "solver"}
+    assert by["OSQP warm"]["iterations"] < by["OSQP"]["iterations"]
+    assert by["OSQP warm"]["solved"] == by["OSQP"]["solved"] == by["Clarabel"]["solved"] == 2
 
 
 @pytest.fixture(scope="module")
@@ -147,10 +168,19 @@ def test_quick_sweep_end_to_end(quick_run):
             assert 0 < r["solver_time_per_instance"] <= r["time_per_instance"] * 1.5, r
         else:
             assert 1 <= r["batch"] <= cfg.batch_at(r["n"]) and r["config"], r
-    # every method measured at every quick size (nothing is over the quick budget at 10-20 variables)
+    # every method measured at every quick size (nothing is over the quick budget at 10-30 variables)
     for fam in cfg.families:
         for method, _ in scaling.methods_of(doc, fam):
-            assert sorted(r["n"] for r in doc["size"] if r["family"] == fam and r["method"] == method) == list(cfg.sizes)
+            measured = sorted(r["n"] for r in doc["size"] if r["family"] == fam and r["method"] == method)
+            assert measured == list(cfg.sizes_for(fam)), (fam, method)
+    # the MPC QP: its own Clarabel, OSQP through a session cold and warm, and the two networks, at n = 3·horizon
+    mpc = [r for r in doc["size"] if r["family"] == "mpc"]
+    assert [m for m, _ in scaling.methods_of(doc, "mpc")] == ["Clarabel", "OSQP", "OSQP warm", "direct MLP",
+                                                             "warm-start net"]
+    assert all(r["n_vars"] == r["n"] == 3 * r["n_eq"] / 2 for r in mpc)
+    osqp = [r for r in mpc if r["method"].startswith("OSQP")]
+    assert all(r["iterations"] >= 1 and r["setup_seconds"] > 0 and r["eps"] == 1e-3 for r in osqp)
+    assert {r["warm_start"] for r in osqp} == {True, False}
     assert {(r["family"], r["batch"]) for r in doc["batch"]} == {(f, b) for f in cfg.batch_family for b in cfg.batches}
     assert all(s["batch_90"] in cfg.batches for s in scaling.saturation(doc))
     assert [r["n"] for r in doc["accuracy"]] == list(cfg.accuracy_sizes)
@@ -171,6 +201,8 @@ def test_recorded_sweep_is_valid_and_covers_the_range():
     assert max(r["n"] for r in doc["size"]) >= 1000 and min(r["n"] for r in doc["size"]) <= 10
     assert max(r["batch"] for r in doc["batch"]) >= 10_000
     assert len(doc["accuracy"]) >= 3
+    mpc = {r["method"]: r["n"] for r in doc["size"] if r["family"] == "mpc"}
+    assert {"Clarabel", "OSQP", "OSQP warm", "warm-start net", "direct MLP"} <= set(mpc) and max(mpc.values()) >= 300
 
 
 def test_tables_carry_the_computed_figures():

@@ -1,7 +1,8 @@
 """Problem families: ``get(name)`` returns one by name; each has a sampler, f/g/h and a reference solver.
 
 What a family can do is declared by the capabilities it has (:mod:`l2o_lib.problems.capabilities`):
-``isinstance(family, QPForm)``, ``LinearlyConstrained`` (a ``standard_form()``), ``Proximable``.
+``isinstance(family, QPForm)``, ``LinearlyConstrained`` (a ``standard_form()``), ``Proximable``, ``OSQPForm``
+(OSQP's sparse form ``qp(ξ)``).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from l2o_lib.problems.base import OPTIMAL, CvxpyFamily, ProblemFamily, Solution
 from l2o_lib.problems.capabilities import (
     DiagonalHessianForm,
     LinearlyConstrained,
+    OSQPForm,
     Proximable,
     QPForm,
     QuadraticForm,
@@ -58,6 +60,6 @@ def key_of(family: ProblemFamily) -> str:
 
 __all__ = [
     "FAMILIES", "OPTIMAL", "CvxpyFamily", "DiagonalHessianForm", "DoubleWell", "EntropyMax", "L1QPBox", "LinearMPC",
-    "LinearQP", "LinearlyConstrained", "Nonconvex2D", "ProblemFamily", "Proximable", "QPForm", "QuadraticForm",
+    "LinearQP", "LinearlyConstrained", "Nonconvex2D", "OSQPForm", "ProblemFamily", "Proximable", "QPForm", "QuadraticForm",
     "SimplexEntropyForm", "Solution", "StandardForm", "dc3_qp", "get", "key_of", "param_qp",
 ]

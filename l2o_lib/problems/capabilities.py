@@ -7,6 +7,8 @@
   ``G`` and the affine b(ξ), h(ξ) as fields); its standard form is a :class:`QuadraticForm`.
 * :class:`Proximable`: ``prox(v, ρ)`` of the objective and ``project(v, ξ)`` onto the feasible set (ADMM's two
   building blocks).
+* :class:`OSQPForm`: ``qp(ξ)`` gives OSQP's form, P, q and A shared by every instance and only the bounds l(ξ),
+  u(ξ) per instance (what :class:`~l2o_lib.solvers.OSQPSession` sets up once and updates).
 
 The forms' methods are written against the array API: numpy, torch and jax.numpy arrays (traced ones too) go in
 and come out in the same namespace, so the JAX layers of chapter 7 and a numpy check use the same code.
@@ -237,6 +239,14 @@ class Proximable(Protocol):
 
     def project(self, v: Any, xi: Any) -> Any:
         """The nearest point of the feasible set C(ξ), batched."""
+
+
+@runtime_checkable
+class OSQPForm(Protocol):
+    """A QP in OSQP's form: ``qp(ξ)`` returns P, q, A (shared) and the bounds l, u of each instance, ``(batch, m)``."""
+
+    def qp(self, xi: Any | None = None, *, check_domain: bool = True) -> Any:
+        """OSQP's form of the instances ξ (those of ξ = 0 without ``xi``)."""
 
 
 def require(family: Any, capability: type, who: str) -> None:

@@ -19,6 +19,8 @@ problem is feasible (the box alone contains states from which no admissible inpu
 inside its bounds). :meth:`sample` draws uniformly from the box and keeps the draws inside
 :meth:`feasible_polytope`, the convex hull of the feasible set's support points in 720 directions (an inner
 approximation that is exact once every vertex is hit); :meth:`feasible` decides one state exactly by an LP.
+These LPs are posed on the condensed form up to :data:`CONDENSED_MAX_HORIZON` steps and on the sparse form
+beyond it, where the condensed form's Aᴺ (entries growing like 1.2ᴺ) makes them ill-conditioned.
 
 Forms: :meth:`qp` gives OSQP's form (P, q, A, l, u) in which only l and u depend on ξ; :meth:`condensed` gives
 the inputs-only form. Reference: Clarabel at tight tolerance through its own API (:meth:`solve`).
@@ -35,6 +37,10 @@ from l2o_lib.problems.base import OPTIMAL, ProblemFamily
 
 if TYPE_CHECKING:
     import scipy.sparse as sp
+
+MAX_HORIZON = 300
+#: the longest horizon whose feasibility LPs use the condensed (inputs-only) form; longer ones use the sparse form
+CONDENSED_MAX_HORIZON = 100
 
 SYSTEMS: dict[str, dict[str, Any]] = {
     "double_integrator": {
@@ -91,8 +97,8 @@ class LinearMPC(ProblemFamily):
                  r: float | None = None):
         if system not in SYSTEMS:
             raise KeyError(f"mpc: unknown system {system!r}; known: {sorted(SYSTEMS)}")
-        if isinstance(horizon, bool) or not isinstance(horizon, (int, np.integer)) or not 1 <= horizon <= 100:
-            raise ValueError(f"mpc: horizon must be an integer in [1, 100], got {horizon!r}")
+        if isinstance(horizon, bool) or not isinstance(horizon, (int, np.integer)) or not 1 <= horizon <= MAX_HORIZON:
+            raise ValueError(f"mpc: horizon must be an integer in [1, {MAX_HORIZON}], got {horizon!r}")
         spec = dict(SYSTEMS[system])
         for key, v in (("x_bound", x_bound), ("u_bound", u_bound), ("q", q), ("r", r)):
             if v is not None:
@@ -243,9 +249,18 @@ class LinearMPC(ProblemFamily):
 
         xi = np.asarray(self.check_params(xi, check_domain=check_domain, where=f"{self.name}.feasible"),
                         dtype=float)
+        ok = np.zeros(xi.shape[0], dtype=bool)
+        if self.horizon > CONDENSED_MAX_HORIZON:
+            import scipy.sparse as sp
+
+            Aeq = sp.csr_matrix(self.A_eq)
+            bounds = list(zip(self.z_min + 1e-9, self.z_max - 1e-9))
+            for i, x0 in enumerate(xi):
+                res = linprog(np.zeros(self.n_vars), A_eq=Aeq, b_eq=self.E_eq @ x0, bounds=bounds, method="highs")
+                ok[i] = res.status == 0
+            return ok
         c = self.__dict__.get("_condensed_cache") or self.__dict__.setdefault("_condensed_cache", self.condensed())
         nU = self.horizon * self.nu
-        ok = np.zeros(xi.shape[0], dtype=bool)
         for i, x0 in enumerate(xi):
             res = linprog(np.zeros(nU), A_ub=c.G, b_ub=c.w + c.E @ x0 - 1e-9, bounds=(None, None), method="highs")
             ok[i] = res.status == 0
@@ -262,18 +277,27 @@ class LinearMPC(ProblemFamily):
             from scipy.optimize import linprog
             from scipy.spatial import ConvexHull
 
-            c = self.__dict__.get("_condensed_cache") or self.__dict__.setdefault("_condensed_cache", self.condensed())
-            nU = self.horizon * self.nu
             if self.nx == 2:
                 t = np.linspace(0, 2 * np.pi, 720, endpoint=False)
                 dirs = np.stack([np.cos(t), np.sin(t)], axis=1)
             else:
                 dirs = np.random.default_rng(0).standard_normal((400 * self.nx, self.nx))
-            box = [(lo, hi) for lo, hi in zip(self.param_low, self.param_high)] + [(None, None)] * nU
-            G = np.hstack([-c.E, c.G])
+            box = [(lo, hi) for lo, hi in zip(self.param_low, self.param_high)]
+            if self.horizon > CONDENSED_MAX_HORIZON:
+                import scipy.sparse as sp
+
+                # variables (x₀, z): A_eq z − E x₀ = 0, the boxes of z tightened by the same 1e-7
+                lp = {"A_eq": sp.hstack([-sp.csr_matrix(self.E_eq), sp.csr_matrix(self.A_eq)]).tocsr(),
+                      "b_eq": np.zeros(self.n_eq),
+                      "bounds": box + list(zip(self.z_min + 1e-7, self.z_max - 1e-7))}
+                n_extra = self.n_vars
+            else:
+                c = self.__dict__.get("_condensed_cache") or self.__dict__.setdefault("_condensed_cache", self.condensed())
+                n_extra = self.horizon * self.nu
+                lp = {"A_ub": np.hstack([-c.E, c.G]), "b_ub": c.w - 1e-7, "bounds": box + [(None, None)] * n_extra}
             pts = []
             for d in dirs:
-                res = linprog(np.concatenate([-d, np.zeros(nU)]), A_ub=G, b_ub=c.w - 1e-7, bounds=box, method="highs")
+                res = linprog(np.concatenate([-d, np.zeros(n_extra)]), method="highs", **lp)
                 if res.status == 0:
                     pts.append(res.x[:self.nx])
             hull = ConvexHull(np.unique(np.round(np.array(pts), 12), axis=0))

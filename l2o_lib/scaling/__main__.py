@@ -15,7 +15,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=None,
                         help="JSON file (default data/scaling.json; data/scaling_quick.json with --quick)")
     parser.add_argument("--plots", type=Path, default=None, help="folder for the PNG figures (default: next to --out)")
-    parser.add_argument("--families", nargs="+", default=None, help="only these families (default: all four)")
+    parser.add_argument("--families", nargs="+", default=None, help="only these families (default: every family of the sweep)")
     args = parser.parse_args(argv)
     # one XLA thread, like torch below: every method gets one core of the two, whatever the framework
     os.environ.setdefault("XLA_FLAGS", "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1")

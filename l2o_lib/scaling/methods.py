@@ -16,8 +16,8 @@ from typing import Any
 import numpy as np
 
 from l2o_lib import problems
-from l2o_lib.problems.base import ProblemFamily
-from l2o_lib.problems.capabilities import LinearlyConstrained, Proximable, QPForm
+from l2o_lib.problems.base import CvxpyFamily, ProblemFamily
+from l2o_lib.problems.capabilities import LinearlyConstrained, OSQPForm, Proximable, QPForm
 
 Predict = Callable[[np.ndarray], Any]
 
@@ -27,6 +27,8 @@ SIZED: dict[str, Callable[[int], dict[str, int]]] = {
     "param_qp": lambda n: {"n_vars": n, "n_eq": n // 2, "n_ineq": n // 2},
     "l1qp_box": lambda n: {"n_vars": n},
     "entropy": lambda n: {"n_vars": n, "n_ineq": 5},
+    # the MPC QP grows with its horizon N: n_vars = N·(nx + nu) = 3N for the double integrator (nx = 2, nu = 1)
+    "mpc": lambda n: {"horizon": max(1, round(n / 3))},
 }
 
 
@@ -83,6 +85,15 @@ def _proximable(family: ProblemFamily) -> bool:
     return isinstance(family, Proximable)
 
 
+def _osqp_form(family: ProblemFamily) -> bool:
+    return isinstance(family, OSQPForm)
+
+
+def _any_qp(family: ProblemFamily) -> bool:
+    """A QP in either form: the standard form with b(ξ) = ξ, or OSQP's form."""
+    return _qp_data(family) is not None or _osqp_form(family)
+
+
 # ---------------------------------------------------------------------------- builders
 def _torch_predict(module: Any, dtype: Any, call: Callable[[Any, Any], Any] | None = None) -> Predict:
     from l2o_lib.predict import module_device, numpy_predictor
@@ -100,6 +111,21 @@ def build_mlp(family: ProblemFamily) -> tuple[Predict, dict[str, Any]]:
     torch.manual_seed(0)
     w = width(family.n_vars, 100, 256)
     return _torch_predict(SolutionMap(family, (w, w)).eval(), torch.float32), {"hidden": [w, w]}
+
+
+def build_warm_start_net(family: ProblemFamily) -> tuple[Predict, dict[str, Any]]:
+    """Chapter 8's primal-dual warm start ξ ↦ (x, y) for OSQP: an MLP of width 128 at 30 variables, float32.
+
+    Its inference is what a learned warm start adds to each OSQP solve.
+    """
+    import torch
+
+    from l2o_lib.torch.warmstart import PrimalDualNet
+
+    torch.manual_seed(0)
+    w = width(family.n_vars, 30, 128)
+    net = PrimalDualNet(family, (w, w)).eval()
+    return _torch_predict(net, torch.float32, lambda m, t: torch.cat(m(t), dim=1)), {"hidden": [w, w]}
 
 
 def build_dc3(family: ProblemFamily) -> tuple[Predict, dict[str, Any]]:
@@ -212,7 +238,8 @@ def build_newton(family: ProblemFamily) -> tuple[Predict, dict[str, Any]]:
 
 
 LEARNED: dict[str, tuple[str, Callable[[ProblemFamily], tuple[Predict, dict[str, Any]]], Callable[[ProblemFamily], bool]]] = {
-    "direct MLP": ("learned", build_mlp, lambda f: _qp_data(f) is not None),
+    "direct MLP": ("learned", build_mlp, _any_qp),
+    "warm-start net": ("learned", build_warm_start_net, _osqp_form),
     "DC3": ("learned", build_dc3, lambda f: _qp_data(f) is not None),
     "batched IPM": ("classical", build_qp_ipm, lambda f: _qp_data(f) is not None),
     "unrolled ADMM": ("learned", build_learned_admm, _proximable),
@@ -225,7 +252,18 @@ LEARNED: dict[str, tuple[str, Callable[[ProblemFamily], tuple[Predict, dict[str,
 
 
 def solvers_for(family: ProblemFamily) -> list[Method]:
-    """Cold Clarabel, OSQP and SCS, and OSQP warm-started from the previous instance (OSQP only for QPs)."""
+    """Cold Clarabel, OSQP and SCS, and OSQP warm-started from the previous instance (OSQP only for QPs).
+
+    A family with a CVXPY model gets them through CVXPY; any other family gets its own reference solver and,
+    where it has OSQP's form, OSQP through one :class:`~l2o_lib.solvers.OSQPSession` (set up once, bounds
+    updated per instance), cold (x = 0, y = 0) and warm-started from the previous instance's solution.
+    """
+    if not isinstance(family, CvxpyFamily):
+        out = [Method(family.reference_solver, "solver")]
+        if _osqp_form(family):
+            out += [Method("OSQP", "solver", "OSQP", {"session": True}),
+                    Method("OSQP warm", "solver", "OSQP", {"session": True, "warm": True})]
+        return out
     qp = _qp_data(family) is not None or isinstance(family, Proximable)
     out = [Method("Clarabel", "solver", "CLARABEL")]
     if qp:

@@ -27,15 +27,17 @@ SCHEMA = "l2o-book/scaling/1"
 class Config:
     """What a sweep measures and the budgets that stop it."""
 
-    families: tuple[str, ...] = ("dc3_qp", "param_qp", "l1qp_box", "entropy")
+    families: tuple[str, ...] = ("dc3_qp", "param_qp", "l1qp_box", "entropy", "mpc")
     sizes: tuple[int, ...] = (10, 30, 100, 300, 1000)
+    # the MPC QP's size knob is its horizon N (n = 3N, N = 5 … 300, the family's longest)
+    family_sizes: dict[str, tuple[int, ...]] = field(default_factory=lambda: {"mpc": (15, 30, 90, 300, 900)})
     cell_seconds: float = 1.0            # timing budget of one (method, size) cell after warm-up
     max_instance_seconds: float = 2.0    # skip a size whose predicted time per instance is above this
     max_batch: int = 1000                # batch of the size sweep (fewer above 100 variables, see batch_at,
     #                                      and fewer where one call would take over max_call_seconds)
     solver_instances: int = 10           # at most this many timed solves per cell (at least 2)
     batch_family: dict[str, int] = field(default_factory=lambda: {"dc3_qp": 100, "l1qp_box": 10,
-                                                                  "param_qp": 10, "entropy": 10})
+                                                                  "param_qp": 10, "entropy": 10, "mpc": 30})
     batches: tuple[int, ...] = (1, 10, 100, 1000, 10_000, 100_000)
     max_call_seconds: float = 3.0        # batch sweep: skip a batch whose predicted call time is above this
     max_memory_mb: float = 4000.0        # ... or whose predicted peak memory is above this
@@ -44,12 +46,17 @@ class Config:
     accuracy_test: int = 100
     seed: int = 0
 
+    def sizes_for(self, family: str) -> tuple[int, ...]:
+        """The sizes n of ``family`` in the size sweep: its own in ``family_sizes``, else ``sizes``."""
+        return tuple(self.family_sizes.get(family, self.sizes))
+
     def batch_at(self, n: int) -> int:
         """Batch of the size sweep at n variables: max_batch up to 100 variables, then ∝ 1/n (at least 10)."""
         return int(max(10, min(self.max_batch, 100_000 // n)))
 
 
-QUICK = Config(families=("dc3_qp", "param_qp", "l1qp_box"), sizes=(10, 20), cell_seconds=0.05,
+QUICK = Config(families=("dc3_qp", "param_qp", "l1qp_box", "mpc"), sizes=(10, 20), family_sizes={"mpc": (15, 30)},
+               cell_seconds=0.05,
                max_instance_seconds=0.5, solver_instances=2, batch_family={"dc3_qp": 20, "param_qp": 10},
                batches=(1, 32), max_call_seconds=0.5, accuracy_sizes=(10, 20), accuracy_steps=20,
                accuracy_test=10, max_batch=100)
@@ -69,7 +76,11 @@ def extrapolate(xs: list[float], ys: list[float], x: float) -> float | None:
 # ---------------------------------------------------------------------------- one cell
 def measure_solver(family: Any, method: Method, xi: np.ndarray, cfg: Config) -> dict[str, Any]:
     """Solve instances one at a time: the first (canonicalization, setup) apart, then up to ``solver_instances``."""
-    opts = {"solver": method.solver, "check_domain": False, "progress": False, **method.options}
+    if method.options.get("session"):
+        return measure_session(family, method, xi, cfg)
+    opts = {"check_domain": False, "progress": False, **method.options}
+    if method.solver is not None:  # None: the family's own reference solver, which takes no options
+        opts["solver"] = method.solver
     t0 = time.perf_counter()
     first = family.solve(xi[:1], **opts)
     first_wall = time.perf_counter() - t0
@@ -90,6 +101,42 @@ def measure_solver(family: Any, method: Method, xi: np.ndarray, cfg: Config) -> 
             "instances": len(wall), "solved": int(sum(ok)), "peak_mb": mem.peak_mb, "batch": 1}
 
 
+def measure_session(family: Any, method: Method, xi: np.ndarray, cfg: Config) -> dict[str, Any]:
+    """OSQP as MPC code runs it: one :class:`~l2o_lib.solvers.OSQPSession` (setup and factorization once), then
+    per instance only the bounds, the start point and the solve. The first instance (with the setup) apart.
+
+    ``warm``: each instance starts from the previous instance's primal-dual solution (cold: x = 0, y = 0). The
+    instances are the same for both, in the same order; ``iterations`` is OSQP's median count.
+    """
+    from l2o_lib.solvers import OSQPSession
+
+    warm = bool(method.options.get("warm"))
+    t0 = time.perf_counter()
+    session = OSQPSession(family)
+    prev = session.solve(xi[:1], check_domain=False)
+    first_wall = time.perf_counter() - t0
+    first_solver = float(prev.solve_time[0])
+    solve, wall, ok, iters = [], [], [], []
+    start = time.perf_counter()
+    with PeakRSS() as mem:
+        for i in range(1, len(xi)):
+            start_at = {"x0": prev.x, "y0": prev.y} if warm and bool(prev.ok[0]) else {}
+            r = session.solve(xi[i:i + 1], check_domain=False, **start_at)
+            solve.append(float(r.solve_time[0]))
+            wall.append(float(r.wall_time[0]))
+            ok.append(bool(r.ok[0]))
+            iters.append(int(r.iters[0]))
+            prev = r
+            enough = 1 if first_wall > cfg.max_instance_seconds else 2
+            if len(wall) >= cfg.solver_instances or (len(wall) >= enough and time.perf_counter() - start > cfg.cell_seconds):
+                break
+    return {"time_per_instance": float(np.median(wall)), "solver_time_per_instance": float(np.median(solve)),
+            "first_call_seconds": first_wall, "first_solver_seconds": first_solver,
+            "setup_seconds": session.setup_time, "iterations": float(np.median(iters)),
+            "eps": session.eps, "warm_start": warm, "instances": len(wall), "solved": int(sum(ok)),
+            "peak_mb": mem.peak_mb, "batch": 1}
+
+
 def measure_batched(predict: Any, xi: np.ndarray, cfg: Config) -> dict[str, Any]:
     """Time ``predict`` on the whole batch ``xi``: the fastest of the timed calls (the same work each time, so the
     slower ones measure other processes on a shared machine), after one warm-up call (compilation, reported apart)."""
@@ -107,7 +154,7 @@ def size_sweep(cfg: Config, log: Any = print) -> tuple[list[dict[str, Any]], lis
     skipped: list[dict[str, Any]] = []
     history: dict[tuple[str, str], list[tuple[int, float, float]]] = {}
     for fname in cfg.families:
-        for n in cfg.sizes:
+        for n in cfg.sizes_for(fname):
             family = family_at(fname, n)
             sizes = {"n": n, "n_vars": family.n_vars, "n_eq": family.n_eq, "n_ineq": family.n_ineq}
             for method in methods_for(family):
