@@ -23,7 +23,7 @@ DATA = ROOT / "data"
 JSON_PATH = DATA / "run_times.json"
 SCHEMA = "l2o-book/run-times/1"
 #: notebooks that are not numbered chapters but run with them, in this order after the chapters
-EXTRA = ("scorecard.ipynb", "workshop_check.ipynb")
+EXTRA = ("scorecard.ipynb", "scaling.ipynb", "workshop_check.ipynb")
 #: the cell tag of the cells an instructor runs live in a workshop (shown in the HTML book)
 LIVE_TAG = "workshop-live"
 
