@@ -55,14 +55,15 @@ def kkt_certify(family: Any, x: np.ndarray, y: np.ndarray, xi: np.ndarray, *, to
     """
     qp = family.qp(xi, check_domain=False)
     x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
-    Ax = x @ qp.A.T.toarray()
+    A = qp.A.toarray()
+    Ax = x @ A.T
     primal = np.maximum(np.max(Ax - qp.u, axis=1), np.max(qp.l - Ax, axis=1)).clip(min=0)
     scale = 1.0 + np.abs(qp.u).clip(max=1e6)
     at_up = Ax >= qp.u - 1e3 * tol_primal * scale
     at_lo = Ax <= qp.l + 1e3 * tol_primal * scale
     wrong = np.where(at_up, 0.0, np.maximum(y, 0)) + np.where(at_lo, 0.0, np.maximum(-y, 0))
     dual_sign = wrong.max(axis=1)
-    stat = np.abs(x @ qp.P.toarray() + qp.q + y @ qp.A.toarray()).max(axis=1)
+    stat = np.abs(x @ qp.P.toarray() + qp.q + y @ A).max(axis=1)
     finite = np.isfinite(x).all(axis=1) & np.isfinite(y).all(axis=1)
     ok = finite & (primal <= tol_primal) & (dual_sign <= tol_dual) & (stat <= tol_stat)
     return Certificate(ok=ok, primal=np.where(finite, primal, np.inf), dual_sign=np.where(finite, dual_sign, np.inf),

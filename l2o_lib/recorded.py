@@ -31,17 +31,13 @@ def _pair(row: dict[str, Any], key: str) -> str:
 
 
 def headline_rows(name: str) -> list[dict[str, Any]]:
-    """The headline rows of one shipped model: its headline, then any further rows its card records (a
-    ``headline_extra`` mapping, or rows nested in the headline itself), each with ``model``, ``method`` and ``n``."""
+    """The headline rows of one shipped model: its headline (``metrics.Row`` fields), then the further rows its
+    card records as dicts in ``headline_extra``, each with ``model``, ``method`` and ``n``."""
     card = pretrained.card(name)
-    head = dict(card.headline)
-    if not head:
+    if not card.headline:
         raise ValueError(f"model card {name!r} records no headline figures")
-    nested = [v for v in head.values() if isinstance(v, dict) and "gap_mean" in v]
-    rows = nested if nested else [{k: v for k, v in head.items() if not isinstance(v, dict)}]
-    rows += [v for v in getattr(card, "headline_extra", {}).values() if isinstance(v, dict)]
-    return [{**r, "model": name, "method": r.get("method", card.description), "n": r.get("n", r.get("n_test"))}
-            for r in rows]
+    rows = [dict(card.headline)] + [v for v in card.headline_extra.values() if isinstance(v, dict)]
+    return [{**r, "model": name, "method": r.get("method", card.description), "n": r.get("n")} for r in rows]
 
 
 def headline_table(names: list[str]) -> str:
