@@ -5,10 +5,13 @@ the first ``n_eq`` rows equalities, the rest the identity on x: simple bounds) a
 
 * :class:`ActiveSetLaws`: the strategies (sets of active bounds) seen in training and, for each, the affine
   law ξ ↦ (x, y) obtained from one KKT solve with those bounds held as equalities (for a fixed active set,
-  the parametric QP's solution and multipliers are affine in ξ).
+  the parametric QP's solution and multipliers are affine in ξ), and its *critical region*: the ξ at which
+  that law passes the KKT check, a polyhedron G_s [ξ; 1] ≤ 0 (explicit MPC's region of the strategy).
 * :func:`kkt_certify`: primal feasibility, dual sign (complementarity) and stationarity to tolerances: an
   answer that passes is optimal, whoever proposed it.
-* :func:`daqp_solve`: the active-set solver DAQP on the condensed form, per instance, with its own time.
+* :func:`certified_solve`: classifier scores → the top strategies' region tests (batched) → DAQP for the rest.
+* :func:`daqp_solve`: the active-set solver DAQP on the condensed form, per instance, with its own time,
+  its multipliers in OSQP's form, and optionally a warm start from a predicted active set.
 * :func:`osqp_iterates`: OSQP's ADMM iteration (unscaled) in numpy, iterate by iterate, for plots.
 * :func:`break_even`: after how many solves an offline cost is paid back.
 """
@@ -20,6 +23,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+
+from l2o_lib.solvers import DAQPResult, DAQPSession
 
 
 def _bounds_part(family: Any) -> tuple[np.ndarray, np.ndarray, int]:
@@ -54,16 +59,20 @@ def kkt_certify(family: Any, x: np.ndarray, y: np.ndarray, xi: np.ndarray, *, to
     A convex QP's point passing all three is optimal up to these tolerances (non-finite rows fail).
     """
     qp = family.qp(xi, check_domain=False)
+    return _kkt(qp.P.toarray(), qp.q, qp.A.toarray(), qp.l, qp.u, x, y, tol_primal, tol_dual, tol_stat)
+
+
+def _kkt(P: np.ndarray, q: np.ndarray, A: np.ndarray, lo: np.ndarray, hi: np.ndarray, x: np.ndarray, y: np.ndarray,
+         tol_primal: float, tol_dual: float, tol_stat: float) -> Certificate:
     x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
-    A = qp.A.toarray()
     Ax = x @ A.T
-    primal = np.maximum(np.max(Ax - qp.u, axis=1), np.max(qp.l - Ax, axis=1)).clip(min=0)
-    scale = 1.0 + np.abs(qp.u).clip(max=1e6)
-    at_up = Ax >= qp.u - 1e3 * tol_primal * scale
-    at_lo = Ax <= qp.l + 1e3 * tol_primal * scale
+    primal = np.maximum(np.max(Ax - hi, axis=1), np.max(lo - Ax, axis=1)).clip(min=0)
+    scale = 1.0 + np.abs(hi).clip(max=1e6)
+    at_up = Ax >= hi - 1e3 * tol_primal * scale
+    at_lo = Ax <= lo + 1e3 * tol_primal * scale
     wrong = np.where(at_up, 0.0, np.maximum(y, 0)) + np.where(at_lo, 0.0, np.maximum(-y, 0))
     dual_sign = wrong.max(axis=1)
-    stat = np.abs(x @ qp.P.toarray() + qp.q + y @ A).max(axis=1)
+    stat = np.abs(x @ P + q + y @ A).max(axis=1)
     finite = np.isfinite(x).all(axis=1) & np.isfinite(y).all(axis=1)
     ok = finite & (primal <= tol_primal) & (dual_sign <= tol_dual) & (stat <= tol_stat)
     return Certificate(ok=ok, primal=np.where(finite, primal, np.inf), dual_sign=np.where(finite, dual_sign, np.inf),
@@ -111,8 +120,77 @@ class ActiveSetLaws:
             kx.append(sol_c[:self.n])
             Ky.append(ymap_xi)
             ky.append(ymap_c)
-        self.Kx, self.kx = np.array(Kx), np.array(kx)
-        self.Ky, self.ky = np.array(Ky), np.array(ky)
+        self.Kx, self.kx = np.array(Kx).reshape(-1, self.n, self.nxi), np.array(kx).reshape(-1, self.n)
+        self.Ky, self.ky = np.array(Ky).reshape(-1, self.m, self.nxi), np.array(ky).reshape(-1, self.m)
+        # [K | k]: one gather and one batched mat-vec give x (or y) at [ξ; 1]
+        self._x_law = np.concatenate([self.Kx, self.kx[..., None]], axis=2)
+        self._y_law = np.concatenate([self.Ky, self.ky[..., None]], axis=2)
+        self._P, self._A, self._q, self._E = P, qp.A.toarray(), qp.q, E
+        self._residuals(P, self._A, qp.q, E)
+        self._daqp: DAQPSession | None = None
+        self._regions: dict[tuple[float, float, float], tuple[np.ndarray, np.ndarray]] = {}
+
+    def _residuals(self, P: np.ndarray, A: np.ndarray, q: np.ndarray, E: np.ndarray) -> None:
+        """How exactly each law satisfies what the region test takes for granted, as a_s ‖ξ‖∞ + b_s.
+
+        Stationarity P x + q + Aᵀy, the equalities A_eq x − E ξ and the active bounds hold *identically in ξ*
+        for an exact law; their residuals are affine in ξ, bounded by a ‖ξ‖∞ + b (a: the largest row sum of
+        the ξ-coefficients, b: the largest constant). Checked once here, not per instance.
+        """
+        bound = np.where(self.strategies > 0, self.hi, self.lo)  # (S, n) the value an active bound pins
+        stat_xi = np.einsum("ij,sjk->sik", P, self.Kx) + np.einsum("ji,sjk->sik", A, self.Ky)
+        stat_c = self.kx @ P.T + q + self.ky @ A
+        Aeq = A[:self.n_eq]
+        eq_xi = np.einsum("ij,sjk->sik", Aeq, self.Kx) - E[None]
+        eq_c = self.kx @ Aeq.T
+        act = self.strategies != 0
+        act_xi = np.where(act[..., None], self.Kx, 0.0)
+        act_c = np.where(act, self.kx - np.where(act, bound, 0.0), 0.0)
+        self.stat_res = (np.abs(stat_xi).sum(2).max(1), np.abs(stat_c).max(1))
+        self.primal_res = (np.maximum(np.abs(eq_xi).sum(2).max(1, initial=0.0), np.abs(act_xi).sum(2).max(1)),
+                           np.maximum(np.abs(eq_c).max(1, initial=0.0), np.abs(act_c).max(1)))
+
+    def region(self, tol_primal: float = 1e-9, tol_dual: float = 1e-9, tol_stat: float = 1e-8
+               ) -> tuple[np.ndarray, np.ndarray]:
+        """The critical regions: (G, radius) with G (S, R, n_ξ + 1) and radius (S,).
+
+        Strategy s's law passes :func:`kkt_certify` at ξ exactly when every row of G_s [ξ; 1] is ≤ 1 and
+        ‖ξ‖∞ ≤ radius_s. Rows (each divided by its tolerance): the inactive bounds lo ≤ x(ξ) ≤ hi, and the
+        sign of each active bound's multiplier (≥ 0 at an upper bound, ≤ 0 at a lower one); padding rows are
+        0 ≤ 1. The radius is where the law's stationarity, equality and active-bound residuals (checked
+        once, :meth:`_residuals`) stay within tolerance: ∞ for an exact law, −1 (never) for a degenerate one.
+        """
+        key = (float(tol_primal), float(tol_dual), float(tol_stat))
+        if key not in self._regions:
+            self._regions[key] = self._build_region(*key)
+        return self._regions[key]
+
+    def _build_region(self, tol_p: float, tol_d: float, tol_s: float) -> tuple[np.ndarray, np.ndarray]:
+        S, nxi = len(self.strategies), self.nxi
+        rows = []
+        for s in range(S):
+            st = self.strategies[s]
+            free = np.flatnonzero(st == 0)
+            up, lo = free[np.isfinite(self.hi[free])], free[np.isfinite(self.lo[free])]
+            law = self._x_law[s]
+            g = [law[up] - np.c_[np.zeros((len(up), nxi)), self.hi[up]],      # x − hi ≤ tol
+                 np.c_[np.zeros((len(lo), nxi)), self.lo[lo]] - law[lo]]      # lo − x ≤ tol
+            g = [r / tol_p for r in g]
+            a_up, a_lo = np.flatnonzero(st > 0), np.flatnonzero(st < 0)
+            dual = self._y_law[s, self.n_eq:]
+            g += [-dual[a_up] / tol_d, dual[a_lo] / tol_d]                     # −y ≤ tol at upper, y ≤ tol at lower
+            rows.append(np.vstack(g))
+        R = max(len(r) for r in rows)
+        G = np.zeros((S, R, nxi + 1))
+        G[:, :, -1] = -1.0  # padding rows: −1 ≤ 1, always true
+        for s, r in enumerate(rows):
+            G[s, :len(r)] = r
+        radius = np.full(S, np.inf)
+        for (a, b), tol in ((self.stat_res, tol_s), (self.primal_res, tol_p)):
+            with np.errstate(divide="ignore", invalid="ignore"):
+                r = np.where(a > 0, (tol - b) / a, np.where(b <= tol, np.inf, -1.0))
+            radius = np.minimum(radius, np.where(b > tol, -1.0, r))
+        return G, radius
 
     @classmethod
     def from_solutions(cls, family: Any, x: np.ndarray, tol: float = 1e-7) -> tuple[ActiveSetLaws, np.ndarray]:
@@ -129,11 +207,37 @@ class ActiveSetLaws:
 
     def evaluate(self, xi: np.ndarray, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(x, y) of strategy ``ids[i]`` at ξ_i (batched: one gather and one small matmul per row)."""
-        xi = np.asarray(xi, dtype=float)
+        xi1 = _with_one(xi)
         ids = np.asarray(ids)
-        x = np.einsum("bij,bj->bi", self.Kx[ids], xi) + self.kx[ids]
-        y = np.einsum("bij,bj->bi", self.Ky[ids], xi) + self.ky[ids]
-        return x, y
+        return (np.matmul(self._x_law[ids], xi1[:, :, None])[..., 0],
+                np.matmul(self._y_law[ids], xi1[:, :, None])[..., 0])
+
+    def certify(self, xi: np.ndarray, ids: np.ndarray, *, tol_primal: float = 1e-9, tol_dual: float = 1e-9,
+                tol_stat: float = 1e-8) -> np.ndarray:
+        """Whether strategy ``ids[i]``'s law passes the KKT check at ξ_i: the region test of :meth:`region`.
+
+        The same verdict as ``kkt_certify(family, *evaluate(xi, ids), xi)`` with these tolerances, without
+        forming x and y: one gather and one (R × n_ξ) mat-vec per instance. Non-finite ξ fails.
+        """
+        G, radius = self.region(tol_primal, tol_dual, tol_stat)
+        xi1 = _with_one(xi)
+        ids = np.asarray(ids)
+        worst = np.matmul(G[ids], xi1[:, :, None])[..., 0].max(axis=1)
+        return (worst <= 1.0) & (np.abs(xi1[:, :-1]).max(axis=1) <= radius[ids])
+
+    def kkt(self, x: np.ndarray, y: np.ndarray, xi: np.ndarray, *, tol_primal: float = 1e-9, tol_dual: float = 1e-9,
+            tol_stat: float = 1e-8) -> Certificate:
+        """:func:`kkt_certify` on the family's QP with the matrices held here (no QP is rebuilt per call)."""
+        beq = np.asarray(xi, dtype=float) @ self._E.T
+        lo = np.concatenate([beq, np.broadcast_to(self.lo, (len(beq), self.n))], axis=1)
+        hi = np.concatenate([beq, np.broadcast_to(self.hi, (len(beq), self.n))], axis=1)
+        return _kkt(self._P, self._q, self._A, lo, hi, x, y, tol_primal, tol_dual, tol_stat)
+
+    def fallback_solver(self) -> DAQPSession:
+        """The active-set solver behind :func:`certified_solve`, set up on first use."""
+        if self._daqp is None:
+            self._daqp = DAQPSession(self.family)
+        return self._daqp
 
     def index_of(self, act: np.ndarray) -> np.ndarray:
         """Strategy index of each active-set row (−1 where it is not among the known strategies)."""
@@ -145,39 +249,17 @@ class ActiveSetLaws:
         return ActiveSetLaws(self.family, act)
 
 
-def daqp_solve(family: Any, xi: np.ndarray, *, primal_tol: float = 1e-9) -> dict[str, np.ndarray]:
-    """DAQP on the condensed form (inputs only, states as general constraints), one instance at a time.
-
-    Returns x (the sparse-form vector, states from the dynamics), the active set, DAQP's exit flag, its own
-    solve time (setup + solve, as it reports them) and the wall time of each call.
-    """
-    import daqp
-
-    c = family.condensed()
-    nU = family.horizon * family.nu
-    nX = family.horizon * family.nx
+def _with_one(xi: np.ndarray) -> np.ndarray:
     xi = np.asarray(xi, dtype=float)
-    x = np.full((len(xi), family.n_vars), np.nan)
-    flag = np.zeros(len(xi), dtype=int)
-    t_own = np.zeros(len(xi))
-    t_wall = np.zeros(len(xi))
-    u_hi, u_lo = c.w[:nU], -c.w[nU:2 * nU]
-    H = np.ascontiguousarray(c.H)
-    Gam = np.ascontiguousarray(c.Gamma)
-    x_hi, x_lo = c.w[2 * nU:2 * nU + nX], -c.w[2 * nU + nX:]
-    for i, x0 in enumerate(xi):
-        t0 = time.perf_counter()
-        f = c.F @ x0
-        px = c.Phi @ x0
-        bu = np.concatenate([u_hi, x_hi - px])
-        bl = np.concatenate([u_lo, x_lo - px])
-        U, _, exitflag, info = daqp.solve(H, f, Gam, bu, bl, primal_tol=primal_tol)
-        t_wall[i] = time.perf_counter() - t0
-        flag[i] = exitflag
-        t_own[i] = float(info["solve_time"]) + float(info["setup_time"])
-        if exitflag == 1:
-            x[i] = np.concatenate([U, px + Gam @ U])
-    return {"x": x, "flag": flag, "solve_time": t_own, "wall_time": t_wall}
+    return np.concatenate([xi, np.ones((len(xi), 1))], axis=1)
+
+
+def daqp_solve(family: Any, xi: np.ndarray, *, primal_tol: float = 1e-9, active: np.ndarray | None = None
+               ) -> DAQPResult:
+    """DAQP on the condensed form, one instance at a time (a :class:`~l2o_lib.solvers.DAQPSession` set up
+    for this call): x, y in OSQP's form, exit flag, iterations, own and wall time per instance.
+    ``active`` (batch, n) of −1/0/+1 (:func:`active_sets`) starts DAQP's working set there (a warm start)."""
+    return DAQPSession(family, primal_tol=primal_tol).solve(xi, active=active)
 
 
 def osqp_iterates(family: Any, xi: np.ndarray, K: int, *, x0: np.ndarray | None = None,
@@ -220,7 +302,7 @@ def break_even(offline_seconds: float, saved_per_solve: float) -> float:
 
 @dataclass(frozen=True)
 class CertifiedSolve:
-    """Answers of :func:`certified_solve`: x, y, and which stage produced each (0 … k−1: the i-th ranked
+    """Answers of :func:`certified_solve`: x, y, which stage produced each (0 … k−1: the i-th ranked
     strategy was certified; k: the fallback), whether the final answer is certified, and the times."""
 
     x: np.ndarray
@@ -232,36 +314,46 @@ class CertifiedSolve:
 
 
 def certified_solve(laws: ActiveSetLaws, scores: np.ndarray, xi: np.ndarray, *, top_k: int = 3,
-                    **tol: float) -> CertifiedSolve:
-    """Try the ``top_k`` highest-scoring strategies (one KKT law each), keep the first that the KKT check
-    certifies; the rest fall back to DAQP, whose active set is turned into an exact law and certified again."""
+                    duals: bool = True, warm_fallback: bool = True, **tol: float) -> CertifiedSolve:
+    """Certified answers from classifier scores (batch, S) over ``laws``' strategies.
+
+    The best-scoring strategy's region test (:meth:`ActiveSetLaws.certify`, the KKT check) runs on the whole
+    batch; the instances it rejects try the next ones, up to ``top_k``; the rest go to DAQP, warm-started
+    from the best-scoring strategy's active set (``warm_fallback``), whose answer passes :func:`kkt_certify`
+    itself. ``duals=False`` skips forming y for the certified instances (NaN there).
+    """
     xi = np.asarray(xi, dtype=float)
+    scores = np.asarray(scores)
     n = len(xi)
+    if scores.shape != (n, len(laws)):
+        raise ValueError(f"certified_solve: scores must have shape {(n, len(laws))}, got {scores.shape}")
+    if isinstance(top_k, bool) or not isinstance(top_k, (int, np.integer)) or top_k < 1:
+        raise ValueError(f"certified_solve: top_k must be a positive integer, got {top_k!r}")
     t0 = time.perf_counter()
-    ranked = np.argsort(-scores, axis=1)[:, :top_k]
+    best = scores.argmax(axis=1)
+    chosen = np.where(laws.certify(xi, best, **tol), best, -1)
+    stage = np.where(chosen >= 0, 0, top_k)
+    rows = np.flatnonzero(chosen < 0)
+    if rows.size and top_k > 1:
+        ranked = np.argsort(-scores[rows], axis=1)[:, 1:top_k]
+        for k in range(ranked.shape[1]):
+            ok = laws.certify(xi[rows], ranked[:, k], **tol)
+            chosen[rows[ok]], stage[rows[ok]] = ranked[ok, k], k + 1
+            rows, ranked = rows[~ok], ranked[~ok]
+    good = chosen >= 0
+    xi1 = _with_one(xi[good])[:, :, None]
     x = np.full((n, laws.n), np.nan)
     y = np.full((n, laws.m), np.nan)
-    stage = np.full(n, top_k)
-    done = np.zeros(n, dtype=bool)
-    for k in range(ranked.shape[1]):
-        rows = np.flatnonzero(~done)
-        if not rows.size:
-            break
-        xk, yk = laws.evaluate(xi[rows], ranked[rows, k])
-        ok = kkt_certify(laws.family, xk, yk, xi[rows], **tol).ok
-        x[rows[ok]], y[rows[ok]], stage[rows[ok]] = xk[ok], yk[ok], k
-        done[rows[ok]] = True
+    x[good] = np.matmul(laws._x_law[chosen[good]], xi1)[..., 0]
+    if duals:
+        y[good] = np.matmul(laws._y_law[chosen[good]], xi1)[..., 0]
     t1 = time.perf_counter()
-    rows = np.flatnonzero(~done)
-    certified = done.copy()
+    certified = good.copy()
     if rows.size:
-        res = daqp_solve(laws.family, xi[rows])
-        good = res["flag"] == 1
-        act = active_sets(laws.family, np.nan_to_num(res["x"]))
-        law = laws.law_for(act)
-        xf, yf = law.evaluate(xi[rows], np.arange(len(rows)))
-        cert = kkt_certify(laws.family, xf, yf, xi[rows], **tol).ok & good
-        x[rows], y[rows] = np.where(cert[:, None], xf, res["x"]), np.where(cert[:, None], yf, np.nan)
+        warm = laws.strategies[best[rows]] if warm_fallback else None
+        res = laws.fallback_solver().solve(xi[rows], active=warm)
+        cert = laws.kkt(res.x, res.y, xi[rows], **tol).ok & res.ok
+        x[rows], y[rows] = res.x, res.y
         certified[rows] = cert
     return CertifiedSolve(x=x, y=y, stage=stage, certified=certified, seconds_first=t1 - t0,
                           seconds_fallback=time.perf_counter() - t1)

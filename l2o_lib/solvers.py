@@ -7,6 +7,10 @@ iteration (``check_termination=1``; OSQP's default checks every 25, which rounds
 25), adaptive ρ updates at a fixed interval (OSQP's default interval depends on measured setup time, so
 counts would vary from run to run), and ρ is reset to its start value before every solve, so an instance's
 count does not depend on the instances solved before it.
+
+:class:`DAQPSession` holds the condensed form (inputs only) of a family for the dual active-set solver DAQP,
+built once; each instance computes its bounds and solves, optionally warm-started from a predicted active set,
+and returns the multipliers in OSQP's form.
 """
 
 from __future__ import annotations
@@ -120,3 +124,97 @@ class OSQPSession:
                 Y[i] = res.y
         return OSQPResult(x=X, y=Y, iters=iters, status=status.astype(str), solve_time=t_solve, wall_time=t_wall,
                           rho_final=rho_final)
+
+
+@dataclass(frozen=True)
+class DAQPResult:
+    """Per-instance results of a batch of DAQP solves (x and y in the family's OSQP form)."""
+
+    x: np.ndarray
+    y: np.ndarray
+    flag: np.ndarray
+    iterations: np.ndarray
+    solve_time: np.ndarray
+    wall_time: np.ndarray
+
+    @property
+    def ok(self) -> np.ndarray:
+        """Mask of the instances DAQP reports solved (exit flag 1)."""
+        return self.flag == 1
+
+    def __getitem__(self, key: str) -> np.ndarray:
+        return getattr(self, key)
+
+
+class DAQPSession:
+    """DAQP on a family's condensed form, set up once; ``solve(xi, active=...)`` solves a batch one by one.
+
+    ``family`` needs ``condensed()`` (H, F, Γ, Φ, bounds w with rows u ≤ u_max, −u ≤ −u_min, Γ… ≤ x_max, …),
+    ``qp()`` (OSQP's form, whose bound rows are the identity on x = (inputs, states)), ``horizon``, ``nx``
+    and ``nu``. The states are recovered from the dynamics, the dynamics rows' multipliers from stationarity
+    (exact at an optimum: A_eq has full row rank).
+    """
+
+    def __init__(self, family: Any, *, primal_tol: float = 1e-9):
+        for cap in ("condensed", "qp"):
+            if not callable(getattr(family, cap, None)):
+                raise TypeError(f"DAQPSession needs a family with {cap}(); {type(family).__name__} has none")
+        self.family, self.primal_tol = family, float(primal_tol)
+        c = family.condensed()
+        self.nU, self.nX = family.horizon * family.nu, family.horizon * family.nx
+        nU, nX = self.nU, self.nX
+        self.H, self.F = np.ascontiguousarray(c.H), c.F
+        self.Gamma, self.Phi = np.ascontiguousarray(c.Gamma), c.Phi
+        self.u_hi, self.u_lo = c.w[:nU], -c.w[nU:2 * nU]
+        self.x_hi, self.x_lo = c.w[2 * nU:2 * nU + nX], -c.w[2 * nU + nX:]
+        qp = family.qp()
+        A = qp.A.toarray()
+        self.n_eq = qp.n_eq
+        self._P, self._q, self._A_bounds = qp.P.toarray(), qp.q, A[qp.n_eq:]
+        self._Aeq_pinvT = np.linalg.pinv(A[:qp.n_eq].T)
+
+    def equality_duals(self, x: np.ndarray, y_bounds: np.ndarray) -> np.ndarray:
+        """OSQP-form y = (ν, y_bounds), ν from stationarity A_eqᵀν = −(P x + q + A_boundsᵀ y_bounds)."""
+        r = np.asarray(x) @ self._P + self._q + np.asarray(y_bounds) @ self._A_bounds
+        return np.concatenate([-r @ self._Aeq_pinvT.T, y_bounds], axis=1)
+
+    def solve(self, xi: Any, *, active: np.ndarray | None = None) -> DAQPResult:
+        """Solve every row of ξ; ``active`` (batch, n_vars) of −1/0/+1 starts DAQP's working set there.
+
+        ``solve_time`` is DAQP's own (setup + solve, as it reports them); ``wall_time`` each Python call's.
+        """
+        import daqp
+
+        xi = np.asarray(xi, dtype=float)
+        nU, nX = self.nU, self.nX
+        n = len(xi)
+        x = np.full((n, nU + nX), np.nan)
+        lam = np.full((n, nU + nX), np.nan)
+        flag, iters = np.zeros(n, dtype=int), np.zeros(n, dtype=int)
+        t_own, t_wall = np.zeros(n), np.zeros(n)
+        sense = None
+        if active is not None:
+            active = np.asarray(active)
+            if active.shape != (n, nU + nX):
+                raise ValueError(f"DAQPSession.solve: active must have shape {(n, nU + nX)}, got {active.shape}")
+            # DAQP's constraint flags: 1 = in the working set, + 2 = at its lower bound
+            sense = np.where(active > 0, 1, np.where(active < 0, 3, 0)).astype(np.int32)
+        for i, x0 in enumerate(xi):
+            t0 = time.perf_counter()
+            f = self.F @ x0
+            px = self.Phi @ x0
+            bu = np.concatenate([self.u_hi, self.x_hi - px])
+            bl = np.concatenate([self.u_lo, self.x_lo - px])
+            if sense is None:
+                U, _, exitflag, info = daqp.solve(self.H, f, self.Gamma, bu, bl, primal_tol=self.primal_tol)
+            else:
+                U, _, exitflag, info = daqp.solve(self.H, f, self.Gamma, bu, bl, sense[i].copy(),
+                                                  primal_tol=self.primal_tol)
+            t_wall[i] = time.perf_counter() - t0
+            flag[i], iters[i] = exitflag, int(info["iterations"])
+            t_own[i] = float(info["solve_time"]) + float(info["setup_time"])
+            if exitflag == 1:
+                x[i] = np.concatenate([U, px + self.Gamma @ U])
+                lam[i] = info["lam"]
+        return DAQPResult(x=x, y=self.equality_duals(x, lam), flag=flag, iterations=iters, solve_time=t_own,
+                          wall_time=t_wall)

@@ -1,0 +1,139 @@
+"""Networks as plain arrays, for deployment: a batched numpy forward and a compiled one-vector forward.
+
+A controller runs one small network per sampling instant; a torch forward pass spends tens of microseconds in
+framework overhead on a 2-element input, which hides what the network costs. :class:`CompiledMLP` holds the
+layers of a fully connected network (the input normalization folded into the first layer) and evaluates
+
+    y = out_scale · act_out(W_L … relu(W_1 x + b_1) … + b_L) + out_shift
+
+either for a batch (numpy matrix products, in the arrays' dtype) or for one vector through a loop compiled
+by numba (:meth:`one`, about a microsecond for a few thousand multiply-adds). No framework is needed at run
+time; :mod:`l2o_lib.torch.export` builds these from the book's torch modules.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from functools import cache
+from typing import Any
+
+import numpy as np
+
+OUT_ACTIVATIONS = ("none", "tanh")
+
+
+class CompiledMLP:
+    """A ReLU network as arrays: ``weights[k]`` (n_out_k, n_in_k), ``biases[k]`` (n_out_k,).
+
+    ``out_activation`` ("none" or "tanh") and ``out_scale``, ``out_shift`` (scalars or vectors) apply to the
+    last layer's output. Inputs are checked for shape and finiteness.
+    """
+
+    def __init__(self, weights: Sequence[np.ndarray], biases: Sequence[np.ndarray], *, out_activation: str = "none",
+                 out_scale: Any = 1.0, out_shift: Any = 0.0, dtype: Any = np.float32):
+        if out_activation not in OUT_ACTIVATIONS:
+            raise ValueError(f"CompiledMLP: out_activation must be one of {OUT_ACTIVATIONS}, got {out_activation!r}")
+        if not weights or len(weights) != len(biases):
+            raise ValueError(f"CompiledMLP: need as many biases as weights (≥ 1), got {len(weights)} and {len(biases)}")
+        self.dtype = np.dtype(dtype)
+        self.weights = tuple(np.ascontiguousarray(w, dtype=self.dtype) for w in weights)
+        self.biases = tuple(np.ascontiguousarray(b, dtype=self.dtype).reshape(-1) for b in biases)
+        for k, (w, b) in enumerate(zip(self.weights, self.biases)):
+            if w.ndim != 2 or b.shape != (w.shape[0],) or (k and w.shape[1] != self.weights[k - 1].shape[0]):
+                raise ValueError(f"CompiledMLP: layer {k} has weight {w.shape} and bias {b.shape}, which do not chain")
+            if not (np.isfinite(w).all() and np.isfinite(b).all()):
+                raise ValueError(f"CompiledMLP: layer {k} has non-finite weights")
+        self.n_in, self.n_out = self.weights[0].shape[1], self.weights[-1].shape[0]
+        self.out_activation = out_activation
+        self.out_scale = np.broadcast_to(np.asarray(out_scale, dtype=self.dtype), (self.n_out,)).copy()
+        self.out_shift = np.broadcast_to(np.asarray(out_shift, dtype=self.dtype), (self.n_out,)).copy()
+        self._wt = tuple(np.ascontiguousarray(w.T) for w in self.weights)  # (in, out) for x @ W
+        # one flat buffer for the compiled loop: each array argument costs a fixed unboxing time per call
+        # weights stored transposed (n_in, n_out): the compiled loop's inner loop runs over contiguous outputs
+        self._flat = np.concatenate([np.concatenate([w.T.ravel(), b]) for w, b in zip(self.weights, self.biases)]
+                                    + [self.out_scale, self.out_shift])
+        self._work = np.empty(2 * max(max(w.shape) for w in self.weights), dtype=self.dtype)
+        self._shapes = np.array([w.shape for w in self.weights], dtype=np.int64)
+        self._x = np.empty(self.n_in, dtype=self.dtype)
+
+    @property
+    def multiply_adds(self) -> int:
+        """Multiply-adds of one forward pass."""
+        return int(sum(w.size for w in self.weights))
+
+    def _check(self, x: Any, ndim: int) -> np.ndarray:
+        x = np.asarray(x)
+        if x.ndim != ndim or x.shape[-1] != self.n_in or x.dtype.kind not in "fiu":
+            want = f"(batch, {self.n_in})" if ndim == 2 else f"({self.n_in},)"
+            raise ValueError(f"CompiledMLP: input must be a real array of shape {want}, got {x.shape} {x.dtype}")
+        return x
+
+    def __call__(self, x: Any) -> np.ndarray:
+        """Batched forward pass: (batch, n_in) → (batch, n_out), in the network's dtype."""
+        h = self._check(x, 2).astype(self.dtype, copy=False)
+        last = len(self._wt) - 1
+        for k, (w, b) in enumerate(zip(self._wt, self.biases)):
+            h = h @ w
+            h += b
+            if k < last:
+                np.maximum(h, 0, out=h)
+        if self.out_activation == "tanh":
+            np.tanh(h, out=h)
+        return h * self.out_scale + self.out_shift
+
+    def one(self, x: Any) -> np.ndarray:
+        """One vector (n_in,) → (n_out,), through the numba-compiled loop (numpy where numba is missing)."""
+        x = self._check(x, 1)
+        kernel = _kernel()
+        if kernel is None:
+            return self(x[None, :])[0]
+        self._x[:] = x
+        return kernel(self._x, self._flat, self._shapes, self._work, self.out_activation == "tanh")
+
+    def warm_up(self) -> None:
+        """Compile the one-vector kernel now (numba compiles on first call; cached on disk afterwards)."""
+        self.one(np.zeros(self.n_in, dtype=self.dtype))
+
+
+@cache
+def _kernel() -> Any:
+    try:
+        import numba
+    except ImportError:  # the batched numpy path still works
+        return None
+
+    @numba.njit(cache=True, fastmath=True)
+    def forward(x, flat, shapes, work, tanh_out):  # pragma: no cover - compiled
+        width = work.shape[0] // 2
+        h = work[:width]
+        h[:x.shape[0]] = x
+        z = work[width:]
+        n = x.shape[0]
+        pos = 0
+        last = shapes.shape[0] - 1
+        for k in range(shapes.shape[0]):
+            n_out, n_in = shapes[k, 0], shapes[k, 1]
+            bias = pos + n_out * n_in
+            if n_in * n_out >= 2048:  # wide layer: BLAS; narrow ones: the loop, without a call
+                z[:n_out] = np.dot(h[:n_in], flat[pos:bias].reshape((n_in, n_out))) + flat[bias:bias + n_out]
+            else:
+                for i in range(n_out):
+                    z[i] = flat[bias + i]
+                for j in range(n_in):
+                    hj = h[j]
+                    if hj != 0:
+                        row = pos + j * n_out
+                        for i in range(n_out):
+                            z[i] += flat[row + i] * hj
+            if k < last:
+                for i in range(n_out):
+                    h[i] = z[i] if z[i] > 0 else 0
+            n = n_out
+            pos = bias + n_out
+        out = np.empty(n, dtype=flat.dtype)
+        for i in range(n):
+            v = np.tanh(z[i]) if tanh_out else z[i]
+            out[i] = v * flat[pos + i] + flat[pos + n + i]
+        return out
+
+    return forward
