@@ -119,18 +119,26 @@ def load_warm_start(family: Any, arrays: dict, config: dict) -> Callable[[np.nda
     return predict
 
 
-def load_active_set(family: Any, arrays: dict, config: dict) -> Callable[[np.ndarray], np.ndarray]:
-    """Registry loader: predict(ξ) = the certified answer (top-k strategies, then DAQP as the fallback)."""
+def active_set_parts(family: Any, arrays: dict, config: dict) -> tuple[enhance.ActiveSetLaws, Any]:
+    """The strategies' laws and the classifier (as a :class:`~l2o_lib.compiled.CompiledMLP`: batched numpy and a
+    compiled one-vector forward) of an ``active_set`` card's arrays."""
+    from l2o_lib.torch.export import export_score_net
+
     strategies = np.asarray(arrays["strategies"], dtype=np.int8)
     net = from_arrays(ScoreNet(family, len(strategies), config["hidden"]),
                       {k: v for k, v in arrays.items() if k != "strategies"}).float().eval()
-    laws = enhance.ActiveSetLaws(family, strategies)
-    scores = _numpy(net, net)
+    return enhance.ActiveSetLaws(family, strategies), export_score_net(net)
+
+
+def load_active_set(family: Any, arrays: dict, config: dict) -> Callable[[np.ndarray], np.ndarray]:
+    """Registry loader: predict(ξ) = the certified answer (top-k strategies, then DAQP as the fallback)."""
+    laws, scores = active_set_parts(family, arrays, config)
     top_k = int(config.get("top_k", 3))
 
     def predict(xi: np.ndarray) -> np.ndarray:
         return enhance.certified_solve(laws, scores(xi), xi, top_k=top_k).x
 
+    predict.laws, predict.scores = laws, scores
     return predict
 
 
