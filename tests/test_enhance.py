@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from l2o_lib import enhance, problems
+from l2o_lib.solvers import DAQPSession
 
 
 @pytest.fixture(scope="module")
@@ -73,3 +74,57 @@ def test_osqp_iterates_converge_and_break_even(setup):
     assert enhance.break_even(10.0, -1e-3) == float("inf")
     with pytest.raises(ValueError, match="offline_seconds"):
         enhance.break_even(float("nan"), 1.0)
+
+
+def test_region_test_gives_the_kkt_verdict(setup):
+    fam, xi, x, y = setup
+    laws, ids = enhance.ActiveSetLaws.from_solutions(fam, x)
+    xi_new = fam.sample(300, seed=12)
+    rng = np.random.default_rng(0)
+    # random (ξ, strategy) pairs: mostly rejected, a few accepted
+    rand = rng.integers(0, len(laws), len(xi_new))
+    # the strategies of the nearest training instances (a predictor): many near region boundaries
+    near = ids[np.argsort(((xi_new[:, None] - xi[None]) ** 2).sum(-1), axis=1)[:, :3]]
+    verdicts = []
+    for s in (rand, *near.T):
+        region = laws.certify(xi_new, s)
+        kkt = enhance.kkt_certify(fam, *laws.evaluate(xi_new, s), xi_new).ok
+        np.testing.assert_array_equal(region, kkt)
+        verdicts.append(region)
+    # both verdicts occur: the agreement is tested on accepted and rejected pairs
+    assert verdicts[0].mean() < 0.2 and 0.3 < verdicts[1].mean() < 1.0
+    assert not laws.certify(np.array([[np.nan, 0.0]]), np.array([0])).any()
+
+
+def test_certified_solve_survives_a_wrong_top_strategy(setup):
+    fam, xi, x, y = setup
+    laws, ids = enhance.ActiveSetLaws.from_solutions(fam, x)
+    xi_new = fam.sample(200, seed=13)
+    x_ref, _ = fam.solve_duals(xi_new)
+    truth = laws.index_of(enhance.active_sets(fam, x_ref))
+    known = truth >= 0
+    scores = np.zeros((len(xi_new), len(laws)))
+    wrong = (np.maximum(truth, 0) + 1) % len(laws)
+    scores[np.arange(len(xi_new)), wrong] = 2.0
+    # half the known strategies come second (the next candidate certifies), the rest go to DAQP
+    second = known & (np.arange(len(xi_new)) % 2 == 0)
+    scores[np.flatnonzero(second), truth[second]] = 1.0
+    cs = enhance.certified_solve(laws, scores, xi_new, top_k=2)
+    assert cs.certified.all() and not np.any(cs.stage == 0)
+    assert np.all(cs.stage[second] == 1) and np.all(cs.stage[~known] == 2)
+    np.testing.assert_allclose(cs.x, x_ref, atol=1e-6)
+    assert enhance.kkt_certify(fam, cs.x, cs.y, xi_new).ok.all()
+
+
+def test_daqp_session_warm_start_and_duals(setup):
+    fam, xi, x, y = setup
+    session = DAQPSession(fam)
+    cold = session.solve(xi[:60])
+    warm = session.solve(xi[:60], active=enhance.active_sets(fam, x[:60]))
+    assert cold.ok.all() and warm.ok.all()
+    assert np.all(warm.iterations <= cold.iterations) and warm.iterations.sum() < cold.iterations.sum()
+    np.testing.assert_allclose(warm.x, cold.x, atol=1e-9)
+    for r in (cold, warm):
+        assert enhance.kkt_certify(fam, r.x, r.y, xi[:60]).ok.all()
+    with pytest.raises(ValueError, match="active must have shape"):
+        session.solve(xi[:3], active=np.zeros((2, fam.n_vars)))
