@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from functools import cache
 from typing import Any
 
 import numpy as np
@@ -129,6 +130,7 @@ class ActiveSetLaws:
         self._residuals(P, self._A, qp.q, E)
         self._daqp: DAQPSession | None = None
         self._regions: dict[tuple[float, float, float], tuple[np.ndarray, np.ndarray]] = {}
+        self._region_rows: dict[tuple[float, float, float], np.ndarray] = {}
 
     def _residuals(self, P: np.ndarray, A: np.ndarray, q: np.ndarray, E: np.ndarray) -> None:
         """How exactly each law satisfies what the region test takes for granted, as a_s ‖ξ‖∞ + b_s.
@@ -181,6 +183,7 @@ class ActiveSetLaws:
             g += [-dual[a_up] / tol_d, dual[a_lo] / tol_d]                     # −y ≤ tol at upper, y ≤ tol at lower
             rows.append(np.vstack(g))
         R = max(len(r) for r in rows)
+        self._region_rows[(tol_p, tol_d, tol_s)] = np.array([len(r) for r in rows], dtype=np.int64)
         G = np.zeros((S, R, nxi + 1))
         G[:, :, -1] = -1.0  # padding rows: −1 ≤ 1, always true
         for s, r in enumerate(rows):
@@ -317,10 +320,11 @@ def certified_solve(laws: ActiveSetLaws, scores: np.ndarray, xi: np.ndarray, *, 
                     duals: bool = True, warm_fallback: bool = True, **tol: float) -> CertifiedSolve:
     """Certified answers from classifier scores (batch, S) over ``laws``' strategies.
 
-    The best-scoring strategy's region test (:meth:`ActiveSetLaws.certify`, the KKT check) runs on the whole
-    batch; the instances it rejects try the next ones, up to ``top_k``; the rest go to DAQP, warm-started
-    from the best-scoring strategy's active set (``warm_fallback``), whose answer passes :func:`kkt_certify`
-    itself. ``duals=False`` skips forming y for the certified instances (NaN there).
+    Per instance, the best-scoring strategy's region test (:meth:`ActiveSetLaws.certify`, the KKT check), then
+    the next ones up to ``top_k``; the first that passes gives x (and y) by its law. This loop is compiled
+    (numba): each test stops at the first violated row. The rest go to DAQP, warm-started from the
+    best-scoring strategy's active set (``warm_fallback``), whose answer passes :func:`kkt_certify` itself.
+    ``duals=False`` skips forming y for the certified instances (NaN there).
     """
     xi = np.asarray(xi, dtype=float)
     scores = np.asarray(scores)
@@ -330,23 +334,20 @@ def certified_solve(laws: ActiveSetLaws, scores: np.ndarray, xi: np.ndarray, *, 
     if isinstance(top_k, bool) or not isinstance(top_k, (int, np.integer)) or top_k < 1:
         raise ValueError(f"certified_solve: top_k must be a positive integer, got {top_k!r}")
     t0 = time.perf_counter()
-    best = scores.argmax(axis=1)
-    chosen = np.where(laws.certify(xi, best, **tol), best, -1)
-    stage = np.where(chosen >= 0, 0, top_k)
-    rows = np.flatnonzero(chosen < 0)
-    if rows.size and top_k > 1:
-        ranked = np.argsort(-scores[rows], axis=1)[:, 1:top_k]
-        for k in range(ranked.shape[1]):
-            ok = laws.certify(xi[rows], ranked[:, k], **tol)
-            chosen[rows[ok]], stage[rows[ok]] = ranked[ok, k], k + 1
-            rows, ranked = rows[~ok], ranked[~ok]
+    key = (float(tol.get("tol_primal", 1e-9)), float(tol.get("tol_dual", 1e-9)), float(tol.get("tol_stat", 1e-8)))
+    G, radius = laws.region(*key)
+    x = np.empty((n, laws.n))
+    y = np.empty((n, laws.m))
+    chosen = np.empty(n, dtype=np.int64)
+    stage = np.empty(n, dtype=np.int64)
+    best = np.empty(n, dtype=np.int64)
+    _certify_kernel()(np.ascontiguousarray(scores, dtype=scores.dtype if scores.dtype == np.float32 else float),
+                      np.ascontiguousarray(xi), G,
+                      laws._region_rows[key], radius, laws._x_law, laws._y_law, int(min(top_k, len(laws))),
+                      bool(duals), chosen, stage, best, x, y)
+    stage[chosen < 0] = top_k
     good = chosen >= 0
-    xi1 = _with_one(xi[good])[:, :, None]
-    x = np.full((n, laws.n), np.nan)
-    y = np.full((n, laws.m), np.nan)
-    x[good] = np.matmul(laws._x_law[chosen[good]], xi1)[..., 0]
-    if duals:
-        y[good] = np.matmul(laws._y_law[chosen[good]], xi1)[..., 0]
+    rows = np.flatnonzero(~good)
     t1 = time.perf_counter()
     certified = good.copy()
     if rows.size:
@@ -357,3 +358,68 @@ def certified_solve(laws: ActiveSetLaws, scores: np.ndarray, xi: np.ndarray, *, 
         certified[rows] = cert
     return CertifiedSolve(x=x, y=y, stage=stage, certified=certified, seconds_first=t1 - t0,
                           seconds_fallback=time.perf_counter() - t1)
+
+
+@cache
+def _certify_kernel() -> Any:
+    """The compiled per-instance loop of :func:`certified_solve` (same arithmetic as :meth:`ActiveSetLaws.certify`)."""
+    import numba
+
+    @numba.njit(cache=True)
+    def kernel(scores, xi, G, nrows, radius, x_law, y_law, top_k, duals, chosen, stage, best, x, y):  # pragma: no cover
+        B, S = scores.shape
+        d = xi.shape[1]
+        tried = np.empty(top_k, dtype=np.int64)
+        for i in range(B):
+            norm = 0.0
+            for j in range(d):
+                a = abs(xi[i, j])
+                if not a <= norm:  # NaN propagates and fails every test below
+                    norm = a
+            chosen[i] = -1
+            stage[i] = top_k
+            for k in range(top_k):
+                s_best, v_best = -1, -np.inf
+                for s in range(S):
+                    v = scores[i, s]
+                    if v > v_best or s_best < 0:
+                        new = True
+                        for t in range(k):
+                            if tried[t] == s:
+                                new = False
+                        if new:
+                            s_best, v_best = s, v
+                tried[k] = s_best
+                if k == 0:
+                    best[i] = s_best
+                ok = norm <= radius[s_best]
+                r = 0
+                while ok and r < nrows[s_best]:
+                    acc = G[s_best, r, d]
+                    for j in range(d):
+                        acc += G[s_best, r, j] * xi[i, j]
+                    ok = acc <= 1.0
+                    r += 1
+                if ok:
+                    chosen[i] = s_best
+                    stage[i] = k
+                    for p in range(x_law.shape[1]):
+                        acc = x_law[s_best, p, d]
+                        for j in range(d):
+                            acc += x_law[s_best, p, j] * xi[i, j]
+                        x[i, p] = acc
+                    for p in range(y_law.shape[1]):
+                        acc = np.nan
+                        if duals:
+                            acc = y_law[s_best, p, d]
+                            for j in range(d):
+                                acc += y_law[s_best, p, j] * xi[i, j]
+                        y[i, p] = acc
+                    break
+            if chosen[i] < 0:
+                for p in range(x.shape[1]):
+                    x[i, p] = np.nan
+                for p in range(y.shape[1]):
+                    y[i, p] = np.nan
+
+    return kernel

@@ -8,9 +8,10 @@ iteration (``check_termination=1``; OSQP's default checks every 25, which rounds
 counts would vary from run to run), and ρ is reset to its start value before every solve, so an instance's
 count does not depend on the instances solved before it.
 
-:class:`DAQPSession` holds the condensed form (inputs only) of a family for the dual active-set solver DAQP,
-built once; each instance computes its bounds and solves, optionally warm-started from a predicted active set,
-and returns the multipliers in OSQP's form.
+:class:`DAQPSession` holds the condensed form (inputs only) of a family in one DAQP workspace
+(``daqp.Model``: set up and factorized once, the recommended interface for real-time use); each instance
+updates the linear term and the bounds and solves, from an empty working set (a cold start) or from a predicted
+active set, and returns the multipliers in OSQP's form.
 """
 
 from __future__ import annotations
@@ -156,6 +157,8 @@ class DAQPSession:
     """
 
     def __init__(self, family: Any, *, primal_tol: float = 1e-9):
+        import daqp
+
         for cap in ("condensed", "qp"):
             if not callable(getattr(family, cap, None)):
                 raise TypeError(f"DAQPSession needs a family with {cap}(); {type(family).__name__} has none")
@@ -172,6 +175,18 @@ class DAQPSession:
         self.n_eq = qp.n_eq
         self._P, self._q, self._A_bounds = qp.P.toarray(), qp.q, A[qp.n_eq:]
         self._Aeq_pinvT = np.linalg.pinv(A[:qp.n_eq].T)
+        self._cold = np.zeros(nU + nX, dtype=np.int32)
+        self.model = daqp.Model()
+        t0 = time.perf_counter()
+        flag, _ = self.model.setup(self.H, np.zeros(nU), self.Gamma, *self._bounds(np.zeros(family.nx)))
+        self.setup_time = time.perf_counter() - t0
+        if flag < 0:
+            raise RuntimeError(f"DAQPSession: DAQP's setup failed with exit flag {flag}")
+        self.model.settings = {"primal_tol": self.primal_tol}
+
+    def _bounds(self, x0: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        px = self.Phi @ x0
+        return np.concatenate([self.u_hi, self.x_hi - px]), np.concatenate([self.u_lo, self.x_lo - px])
 
     def equality_duals(self, x: np.ndarray, y_bounds: np.ndarray) -> np.ndarray:
         """OSQP-form y = (ν, y_bounds), ν from stationarity A_eqᵀν = −(P x + q + A_boundsᵀ y_bounds)."""
@@ -181,10 +196,10 @@ class DAQPSession:
     def solve(self, xi: Any, *, active: np.ndarray | None = None) -> DAQPResult:
         """Solve every row of ξ; ``active`` (batch, n_vars) of −1/0/+1 starts DAQP's working set there.
 
-        ``solve_time`` is DAQP's own (setup + solve, as it reports them); ``wall_time`` each Python call's.
+        Without ``active`` every solve starts from an empty working set (the workspace would otherwise start
+        from the previous instance's). ``solve_time`` is DAQP's own, as it reports it (the factorization was
+        done once, at setup); ``wall_time`` each instance's update and solve, from Python.
         """
-        import daqp
-
         xi = np.asarray(xi, dtype=float)
         nU, nX = self.nU, self.nX
         n = len(xi)
@@ -201,20 +216,15 @@ class DAQPSession:
             sense = np.where(active > 0, 1, np.where(active < 0, 3, 0)).astype(np.int32)
         for i, x0 in enumerate(xi):
             t0 = time.perf_counter()
-            f = self.F @ x0
-            px = self.Phi @ x0
-            bu = np.concatenate([self.u_hi, self.x_hi - px])
-            bl = np.concatenate([self.u_lo, self.x_lo - px])
-            if sense is None:
-                U, _, exitflag, info = daqp.solve(self.H, f, self.Gamma, bu, bl, primal_tol=self.primal_tol)
-            else:
-                U, _, exitflag, info = daqp.solve(self.H, f, self.Gamma, bu, bl, sense[i].copy(),
-                                                  primal_tol=self.primal_tol)
+            bu, bl = self._bounds(x0)
+            self.model.update(f=self.F @ x0, bupper=bu, blower=bl,
+                              sense=self._cold.copy() if sense is None else sense[i].copy())
+            U, _, exitflag, info = self.model.solve()
             t_wall[i] = time.perf_counter() - t0
             flag[i], iters[i] = exitflag, int(info["iterations"])
             t_own[i] = float(info["solve_time"]) + float(info["setup_time"])
             if exitflag == 1:
-                x[i] = np.concatenate([U, px + self.Gamma @ U])
+                x[i] = np.concatenate([U, self.Phi @ x0 + self.Gamma @ U])
                 lam[i] = info["lam"]
         return DAQPResult(x=x, y=self.equality_duals(x, lam), flag=flag, iterations=iters, solve_time=t_own,
                           wall_time=t_wall)
