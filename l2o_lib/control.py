@@ -19,6 +19,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import cache
 from typing import Any, Protocol
 
 import numpy as np
@@ -145,19 +146,40 @@ class Controller(Protocol):
         ...
 
 
+def _one_path(policy: Any) -> Callable[[np.ndarray], np.ndarray] | None:
+    """The policy's one-vector forward (``policy.one``, e.g. a :class:`~l2o_lib.compiled.CompiledMLP`), if any."""
+    one = getattr(policy, "one", None)
+    return one if callable(one) else None
+
+
+def _check_policy(owner: str, policy: Any) -> None:
+    if not callable(policy):
+        raise TypeError(f"{owner}: the policy must be callable on a batch of states, got {type(policy).__name__}")
+
+
 class PolicyController:
-    """An explicit policy u = π(x) evaluated on the whole batch at once; time per system = batch time / batch."""
+    """An explicit policy u = π(x): a batch in one call (time per system = batch time / batch), one system
+    through ``policy.one`` when the policy has it (a :class:`~l2o_lib.compiled.CompiledMLP`'s compiled path)."""
 
     def __init__(self, name: str, policy: Callable[[np.ndarray], np.ndarray]):
-        self.name, self.policy = name, policy
+        _check_policy("PolicyController", policy)
+        self.name, self.policy, self.one = name, policy, _one_path(policy)
 
     def reset(self, x0: np.ndarray) -> None:
-        self.policy(np.asarray(x0[:1], dtype=float))  # warm-up (first call of a torch module is slow)
+        x0 = np.asarray(x0[:1], dtype=float)
+        self.policy(x0)  # warm-up (first call of a torch module or a compiled kernel is slow)
+        if self.one is not None:
+            self.one(x0[0])
 
     def step(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        t0 = time.perf_counter()
-        u = np.asarray(self.policy(x), dtype=float).reshape(len(x), -1)
-        dt = (time.perf_counter() - t0) / len(x)
+        if len(x) == 1 and self.one is not None:
+            t0 = time.perf_counter()
+            u = np.asarray(self.one(x[0]), dtype=float).reshape(1, -1)
+            dt = time.perf_counter() - t0
+        else:
+            t0 = time.perf_counter()
+            u = np.asarray(self.policy(x), dtype=float).reshape(len(x), -1)
+            dt = (time.perf_counter() - t0) / len(x)
         return u, np.full(len(x), dt), np.zeros(len(x), dtype=bool)
 
 
@@ -168,142 +190,259 @@ class SafetyFilter:
     leaves it and never violates a state or input bound, whatever the policy proposes. A state outside it
     (empty interval) gets the least violating input instead, and is flagged. ``model = (A, B)`` predicts the
     next state with other matrices than the family's (e.g. those of the plant, with ``safe`` computed for them).
+    One system (a batch of one) goes through ``policy.one`` when the policy has it and a compiled filter.
     """
 
-    def __init__(self, name: str, policy: Callable[[np.ndarray], np.ndarray], safe: Polytope, family: Any, *,
+    def __init__(self, name: str, policy: Callable[[np.ndarray], np.ndarray] | None, safe: Polytope, family: Any, *,
                  model: tuple[np.ndarray, np.ndarray] | None = None):
         if family.nu != 1:
             raise ValueError(f"SafetyFilter: needs one input, the family has {family.nu}")
+        if policy is not None:
+            _check_policy("SafetyFilter", policy)
         self.name, self.policy, self.safe = name, policy, safe
+        self.one = _one_path(policy)
         A, B = (family.A, family.B) if model is None else model
         self.A, self.B = np.asarray(A, dtype=float), np.asarray(B, dtype=float)
         if self.A.shape != (2, 2) or self.B.shape != (2, 1):
             raise ValueError(f"SafetyFilter: model matrices must be (2, 2) and (2, 1), got {self.A.shape}, {self.B.shape}")
         self.u_min, self.u_max = float(family.u_min[0]), float(family.u_max[0])
+        # the interval's data for the compiled one-system path: H(Ax + Bu) ≤ h − margin‖H_i‖
+        self._HA = np.ascontiguousarray(safe.H @ self.A)
+        self._coef = np.ascontiguousarray((safe.H @ self.B)[:, 0])
+        self._hm = np.ascontiguousarray(safe.h - self.MARGIN * np.linalg.norm(safe.H, axis=1))
+
+    # aim a hair inside the set: riding its boundary exactly, rounding errors grow with the unstable mode
+    MARGIN = 1e-7
 
     def filter(self, x: np.ndarray, u: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The filtered inputs and a flag for the states whose safe interval is empty."""
-        # aim a hair inside the set: riding its boundary exactly, rounding errors grow with the unstable mode
-        lo, hi = safe_input_interval(x, self.safe, self.A, self.B, self.u_min, self.u_max, margin=1e-7)
+        lo, hi = safe_input_interval(x, self.safe, self.A, self.B, self.u_min, self.u_max, margin=self.MARGIN)
         empty = lo > hi
         # an empty interval: the input where the two sides cross is the least violating one
         mid = np.clip(0.5 * (lo + hi), self.u_min, self.u_max)
         lo, hi = np.where(empty, mid, lo), np.where(empty, mid, hi)
         return np.clip(u[:, 0], lo, hi)[:, None], empty
 
+    def filter_one(self, x: np.ndarray, u: float) -> tuple[float, bool]:
+        """:meth:`filter` for one state (nx,) and one input, compiled (the same arithmetic, no batch)."""
+        kernels = _kernels()
+        if kernels is None:
+            out, empty = self.filter(np.asarray(x, dtype=float)[None, :], np.array([[u]], dtype=float))
+            return float(out[0, 0]), bool(empty[0])
+        return kernels[0](x, float(u), self._HA, self._coef, self._hm, self.u_min, self.u_max)
+
     def reset(self, x0: np.ndarray) -> None:
-        self.policy(np.asarray(x0[:1], dtype=float))
+        x0 = np.asarray(x0[:1], dtype=float)
+        if self.policy is not None:
+            self.policy(x0)
+        if self.one is not None:
+            self.one(x0[0])
+        self.filter_one(x0[0], 0.0)
 
     def step(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        if self.policy is None:
+            raise TypeError("SafetyFilter.step: built without a policy (use filter / filter_one)")
+        if len(x) == 1 and self.one is not None:
+            t0 = time.perf_counter()
+            u, empty = self.filter_one(x[0], float(self.one(x[0])[0]))
+            dt = time.perf_counter() - t0
+            return np.array([[u]]), np.array([dt]), np.array([empty])
         t0 = time.perf_counter()
         u, empty = self.filter(x, np.asarray(self.policy(x), dtype=float).reshape(len(x), -1))
         dt = (time.perf_counter() - t0) / len(x)
         return u, np.full(len(x), dt), empty
 
 
-class ActiveSetHybrid:
-    """The safe hybrid: a predicted plan, a few active-set iterations that certify it, a safety filter.
+class CertifiedHybrid:
+    """The safe hybrid on chapter 8's certified active set: scores → certified plan → first input → filter.
 
-    At each step the network predicts the N inputs. Their nearly active constraints of the condensed QP
-    (min ½UᵀHU + (Fx)ᵀU s.t. GU ≤ w + Ex) are guessed active. On a fixed active set the KKT system gives the
-    minimizer and multipliers as affine functions of x (explicit MPC's law of that region), computed once per
-    active set and cached; the plan is optimal when it is feasible and its multipliers are ≥ 0 (both checked to
-    ``tol``). Otherwise violated constraints join the set and negative multipliers leave it, at most
-    ``iterations`` times (a primal-dual active-set step warm-started by the network). A step that is still
-    not certified is solved by OSQP warm-started from the refined plan (``fallback=True``) or applies the
-    network's input; every input finally passes the :class:`SafetyFilter`, so the closed loop never leaves
-    the control invariant set, certified or not.
+    ``laws`` (:class:`~l2o_lib.enhance.ActiveSetLaws`) are the strategies' exact affine laws and critical
+    regions, ``scores`` a classifier ξ = x ↦ one score per strategy (a
+    :class:`~l2o_lib.compiled.CompiledMLP`, or any batch callable with optionally ``.one``). At each step the
+    ``top_k`` best-scoring strategies are tested in turn (the region test *is* the KKT check: the first that
+    passes gives the exact MPC plan); if none passes, DAQP solves the QP warm-started from the best one's
+    active set. A batch goes through :func:`~l2o_lib.enhance.certified_solve`; one system through a compiled
+    path (the classifier's ``.one``, the region tests of the candidates on one row, DAQP on failure), so its
+    worst step is one DAQP call. Every input finally passes the :class:`SafetyFilter` of ``safe``: safety
+    never depends on the certificate. ``stages`` records per step and system 0 … top_k−1 (that candidate
+    was certified) or top_k (DAQP); a step where DAQP fails too applies the filtered zero input and is flagged.
     """
 
-    def __init__(self, name: str, plan: Callable[[np.ndarray], np.ndarray], safe: Polytope, family: Any, *,
-                 iterations: int = 5, guess: float = 0.03, tol: float = 1e-7, fallback: bool = True,
-                 eps: float = 1e-5):
-        self.name, self.plan, self.iterations, self.guess, self.tol = name, plan, int(iterations), guess, tol
-        self.family = family
-        self.session = None
-        if fallback:
-            from l2o_lib.solvers import OSQPSession
+    def __init__(self, name: str, laws: Any, scores: Callable[[np.ndarray], np.ndarray], safe: Polytope,
+                 family: Any, *, top_k: int = 3):
+        if isinstance(top_k, bool) or not isinstance(top_k, (int, np.integer)) or top_k < 1:
+            raise ValueError(f"CertifiedHybrid: top_k must be a positive integer, got {top_k!r}")
+        if laws.family.nx != family.nx or laws.n != family.n_vars:
+            raise ValueError("CertifiedHybrid: the laws belong to another problem family (sizes differ)")
+        _check_policy("CertifiedHybrid", scores)
+        self.name, self.laws, self.scores, self.family = name, laws, scores, family
+        self.top_k = min(int(top_k), len(laws))
+        self.one = _one_path(scores)
+        self.filter = SafetyFilter(name, None, safe, family)
+        self.session = laws.fallback_solver()
+        G, radius = laws.region()
+        self._G, self._radius = np.ascontiguousarray(G), np.ascontiguousarray(radius)
+        nu = family.nu
+        # each strategy's first input as an affine law of [x; 1] (the plan's first nu entries)
+        self._u_law = np.ascontiguousarray(np.concatenate([laws.Kx[:, :nu], laws.kx[:, :nu, None]], axis=2))
+        self.stages: list[np.ndarray] = []
 
-            self.session = OSQPSession(family, eps=eps, rho=10.0, polishing=True)
-        self.filter = SafetyFilter(name, plan, safe, family)
-        c = family.condensed()
-        self.H, self.F, self.G, self.w, self.E = c.H, c.F, c.G, c.w, c.E
-        self.Phi, self.Gamma = c.Phi, c.Gamma
-        self.scale = np.maximum(np.abs(c.w), 1.0)  # constraint units: 1 for inputs, the state bound for states
-        self.laws: dict[bytes, tuple[np.ndarray, np.ndarray, np.ndarray] | None] = {}
-        self.certified: list[np.ndarray] = []
-        self.fallbacks = 0
+    @property
+    def certified_share(self) -> float:
+        """Share of the steps so far answered by a certified candidate (no DAQP call)."""
+        return float(np.mean(np.concatenate(self.stages) < self.top_k)) if self.stages else float("nan")
+
+    @property
+    def fallbacks(self) -> int:
+        """Steps so far that called DAQP."""
+        return int(sum(np.sum(s == self.top_k) for s in self.stages))
 
     def reset(self, x0: np.ndarray) -> None:
-        self.plan(np.asarray(x0[:1], dtype=float))
-        self.certified, self.fallbacks = [], 0
+        x0 = np.asarray(x0[:1], dtype=float)
+        self.scores(x0)
+        if self.one is not None:
+            self.one(x0[0])
+        self.filter.filter_one(x0[0], 0.0)
+        self.stages = []
 
-    def law(self, active: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
-        """(M, c, idx): the KKT solution on the active rows ``idx`` is M x + c; ``None`` if the set is degenerate."""
-        key = np.packbits(active).tobytes()
-        if key not in self.laws:
-            idx = np.flatnonzero(active)
-            n, k = self.H.shape[0], len(idx)
-            K = np.zeros((n + k, n + k))
-            K[:n, :n], K[:n, n:], K[n:, :n] = self.H, self.G[idx].T, self.G[idx]
-            rhs_x = np.vstack([-self.F, self.E[idx]])
-            rhs_1 = np.concatenate([np.zeros(n), self.w[idx]])
-            if k and np.linalg.matrix_rank(self.G[idx]) < k:
-                self.laws[key] = None
-            else:
-                sol = np.linalg.solve(K, np.column_stack([rhs_x, rhs_1]))
-                self.laws[key] = (sol[:, :-1], sol[:, -1], idx)
-        return self.laws[key]
-
-    def refine(self, x: np.ndarray, U: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Certified optimal plans where the active-set iterations succeed; a mask of those rows."""
-        n = self.H.shape[0]
-        b = self.w + x @ self.E.T
-        active = (U @ self.G.T - b) > -self.guess * self.scale
-        ok = np.zeros(len(x), dtype=bool)
-        out = U.copy()
-        todo = np.arange(len(x))
-        for _ in range(self.iterations):
-            keys, inverse = np.unique(np.packbits(active[todo], axis=1), axis=0, return_inverse=True)
-            Us = np.zeros((len(todo), n))
-            lam = np.zeros((len(todo), self.G.shape[0]))
-            usable = np.ones(len(todo), dtype=bool)
-            for g in range(len(keys)):
-                rows = np.flatnonzero(inverse.ravel() == g)
-                law = self.law(active[todo[rows[0]]])
-                if law is None:
-                    usable[rows] = False
-                    continue
-                M, c, idx = law
-                sol = x[todo[rows]] @ M.T + c
-                Us[rows], lam[np.ix_(rows, idx)] = sol[:, :n], sol[:, n:]
-            viol = (Us @ self.G.T - b[todo]) > self.tol * self.scale
-            neg = active[todo] & (lam < -self.tol)
-            good = usable & ~viol.any(1) & ~neg.any(1)
-            out[todo[good]], ok[todo[good]] = Us[good], True
-            active[todo] = (active[todo] | viol) & ~neg
-            todo = todo[~good]
-            if not len(todo):
-                break
-        return out, ok
+    def _step_one(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        kernels = _kernels()
+        t0 = time.perf_counter()
+        xi = x[0]
+        sc = np.asarray(self.one(xi), dtype=float)
+        s, best, stage, u0 = kernels[1](xi, sc, self._G, self._radius, self._u_law, self.top_k)
+        failed = False
+        if s < 0:
+            res = self.session.solve(x, active=self.laws.strategies[best][None, :])
+            failed = not bool(res.ok[0])
+            u0 = 0.0 if failed else float(res.x[0, 0])
+        u, empty = self.filter.filter_one(xi, u0)
+        dt = time.perf_counter() - t0
+        self.stages.append(np.array([stage]))
+        return np.array([[u]]), np.array([dt]), np.array([empty or failed])
 
     def step(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        if len(x) == 1 and self.one is not None and self.family.nu == 1 and _kernels() is not None:
+            return self._step_one(x)
+        from l2o_lib.enhance import certified_solve
+
+        nu = self.family.nu
         t0 = time.perf_counter()
-        U, ok = self.refine(x, np.asarray(self.plan(x), dtype=float).reshape(len(x), -1))
-        dt = np.full(len(x), (time.perf_counter() - t0) / len(x))
-        rest = np.flatnonzero(~ok)
-        if self.session is not None and len(rest):
-            plans = np.concatenate([U[rest], x[rest] @ self.Phi.T + U[rest] @ self.Gamma.T], axis=1)
-            res = self.session.solve(x[rest], x0=plans, check_domain=False)
-            good = res.ok
-            U[rest[good]] = res.x[good, :U.shape[1]]
-            dt[rest] += res.wall_time
-            self.fallbacks += len(rest)
-        t1 = time.perf_counter()
-        u, empty = self.filter.filter(x, U[:, :self.family.nu])
-        dt += (time.perf_counter() - t1) / len(x)
-        self.certified.append(ok)
-        return u, dt, empty
+        res = certified_solve(self.laws, self.scores(x), x, top_k=self.top_k, duals=False)
+        u0 = res.x[:, :nu]
+        bad = ~np.isfinite(u0).all(axis=1)
+        u, empty = self.filter.filter(x, np.where(bad[:, None], 0.0, u0))
+        dt = (time.perf_counter() - t0) / len(x)
+        self.stages.append(np.asarray(res.stage))
+        return u, np.full(len(x), dt), empty | bad
+
+
+class DAQPController:
+    """Exact MPC by DAQP (:class:`~l2o_lib.solvers.DAQPSession`, an active-set solver on the condensed QP).
+
+    With ``warm=True`` each solve starts from the active set of the system's previous plan shifted by one step.
+    Where DAQP reports no solution the step is flagged and the shifted previous plan's first input is applied.
+    """
+
+    def __init__(self, family: Any, *, warm: bool = True, name: str | None = None):
+        from l2o_lib.solvers import DAQPSession
+
+        self.family, self.warm = family, warm
+        self.name = name or f"exact MPC (DAQP, {'warm' if warm else 'cold'} start)"
+        self.session = DAQPSession(family)
+        qp = family.qp()
+        self._lo, self._hi = qp.l[0, qp.n_eq:], qp.u[0, qp.n_eq:]
+
+    def reset(self, x0: np.ndarray) -> None:
+        self.plans = np.zeros((len(x0), self.family.n_vars))
+        self.have = np.zeros(len(x0), dtype=bool)
+        self.iterations: list[np.ndarray] = []
+
+    def step(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        fam = self.family
+        t0 = time.perf_counter()
+        active = None
+        if self.warm and self.have.any():
+            shifted = np.array([_shift(p, fam) for p in self.plans])
+            tol = 1e-7
+            active = np.where(shifted >= self._hi - tol, 1, np.where(shifted <= self._lo + tol, -1, 0))
+            active[~self.have] = 0
+        t_prep = (time.perf_counter() - t0) / len(x)
+        res = self.session.solve(x, active=active)
+        ok = res.ok
+        self.iterations.append(res.iterations)
+        fallback = np.clip(np.array([_shift(p, fam)[:fam.nu] for p in self.plans]), fam.u_min, fam.u_max)
+        u = np.where(ok[:, None], np.nan_to_num(res.x[:, :fam.nu]), fallback)
+        self.plans[ok] = res.x[ok]
+        for i in np.flatnonzero(~ok):
+            self.plans[i] = _shift(self.plans[i], fam)
+        self.have |= ok
+        return u, res.wall_time + t_prep, ~ok
+
+
+@cache
+def _kernels() -> tuple[Any, Any] | None:
+    """numba-compiled one-system kernels: the safety filter, and the hybrid's candidate region tests."""
+    try:
+        import numba
+    except ImportError:  # the batched numpy paths still work
+        return None
+
+    @numba.njit(cache=True)
+    def filter_one(x, u, HA, coef, hm, u_min, u_max):  # pragma: no cover - compiled
+        lo, hi = -np.inf, np.inf
+        for i in range(coef.shape[0]):
+            slack = hm[i] - (HA[i, 0] * x[0] + HA[i, 1] * x[1])
+            if coef[i] > 0:
+                hi = min(hi, slack / coef[i])
+            elif coef[i] < 0:
+                lo = max(lo, slack / coef[i])
+        lo, hi = max(lo, u_min), min(hi, u_max)
+        empty = lo > hi
+        if empty:
+            lo = hi = min(max(0.5 * (lo + hi), u_min), u_max)
+        return min(max(u, lo), hi), empty
+
+    @numba.njit(cache=True)
+    def certify_one(xi, scores, G, radius, u_law, top_k):  # pragma: no cover - compiled
+        # the top_k best scores in turn; the first whose critical region holds xi gives the exact first input
+        n = xi.shape[0]
+        norm = 0.0
+        for c in range(n):
+            norm = max(norm, abs(xi[c]))
+        tried = np.full(top_k, -1)
+        best = -1
+        for k in range(top_k):
+            s, v = -1, -np.inf
+            for j in range(scores.shape[0]):
+                if scores[j] > v:
+                    new = True
+                    for t in range(k):
+                        if tried[t] == j:
+                            new = False
+                    if new:
+                        s, v = j, scores[j]
+            tried[k] = s
+            if k == 0:
+                best = s
+            if norm > radius[s]:
+                continue
+            inside = True
+            for r in range(G.shape[1]):
+                acc = G[s, r, n]
+                for c in range(n):
+                    acc += G[s, r, c] * xi[c]
+                if acc > 1.0:
+                    inside = False
+                    break
+            if inside:
+                u = u_law[s, 0, n]
+                for c in range(n):
+                    u += u_law[s, 0, c] * xi[c]
+                return s, best, k, u
+        return -1, best, top_k, 0.0
+
+    return filter_one, certify_one
 
 
 def _shift_dual(y: np.ndarray, family: Any) -> np.ndarray:

@@ -48,11 +48,23 @@ def test_plans_are_rollouts_of_the_model(models, setting):
         assert np.abs(fam.eq_residual(x, x0)).max() < 1e-4   # float32 rollout: dynamics hold
 
 
-def test_hybrid_is_exact_mpc_and_safe_from_fresh_states(models, setting):
+def test_hybrid_is_exact_mpc_and_safe_from_fresh_states(setting):
+    from l2o_lib import pretrained
+    from l2o_lib.torch.warmstart import active_set_parts
+
     fam, safe, x0, exact = setting
-    run = control.simulate(control.ActiveSetHybrid("hybrid", _plan(models[0], fam), safe, fam), x0, STEPS, fam)
+    card = load_or_skip("ch8_active_set").card
+    laws, scores = active_set_parts(fam, pretrained.read_tensors(pretrained.data_dir() / card.file), card.config)
+    hybrid = control.CertifiedHybrid("hybrid", laws, scores, safe, fam)
+    run = control.simulate(hybrid, x0, STEPS, fam)
     assert run.state_violation(fam).max() == 0 and run.input_violation(fam).max() == 0
     np.testing.assert_allclose(run.cost(fam), exact.cost(fam), rtol=1e-4)
+    stages = np.stack(hybrid.stages, axis=1)          # (runs, steps)
+    cert = stages < hybrid.top_k
+    assert cert.mean() > 0.9
+    states = run.x[:, :-1][cert]
+    clarabel = fam.first_input(fam.solve(states, check_domain=False).require_ok().x)
+    np.testing.assert_allclose(run.u[cert], np.asarray(clarabel).reshape(-1, fam.nu), atol=1e-6)
 
 
 @pytest.mark.parametrize("which", [0, 1], ids=["approx_mpc", "dpc"])

@@ -47,18 +47,51 @@ def test_safety_filter_keeps_any_policy_safe(fam, safe):
     assert raw.state_violation(fam).max() > 1 and raw.input_violation(fam).max() == 4.0
 
 
-def test_active_set_hybrid_recovers_exact_mpc_from_a_perturbed_plan(fam, safe):
-    x0 = safe.sample(20, seed=4)
-    exact = control.simulate(control.OSQPController(fam), x0, 20, fam)
-    ref = fam.solve(x0[:1]).x[0, :fam.horizon]
+def test_certified_hybrid_is_exact_mpc_and_safe_batched_and_one_system(fam, safe):
+    from shipped import load_or_skip
 
-    def plan(x):  # the exact plan of the first state, perturbed: a poor "network"
-        return np.tile(ref, (len(x), 1)) + 0.05
+    from l2o_lib import pretrained
+    from l2o_lib.torch.warmstart import active_set_parts
 
-    hybrid = control.ActiveSetHybrid("hybrid", plan, safe, fam, iterations=3)
+    card = load_or_skip("ch8_active_set").card
+    laws, scores = active_set_parts(fam, pretrained.read_tensors(pretrained.data_dir() / card.file), card.config)
+    x0 = safe.sample(12, seed=4)
+    exact = control.simulate(control.DAQPController(fam), x0, 20, fam)
+    hybrid = control.CertifiedHybrid("hybrid", laws, scores, safe, fam)
     run = control.simulate(hybrid, x0, 20, fam)
-    np.testing.assert_allclose(run.cost(fam), exact.cost(fam), rtol=1e-4)
-    assert run.state_violation(fam).max() == 0
+    assert run.state_violation(fam).max() == 0 and run.input_violation(fam).max() == 0
+    np.testing.assert_allclose(run.u, exact.u, atol=1e-6)
+    one = np.stack([control.simulate(hybrid, x[None, :], 20, fam).u[0] for x in x0[:4]])
+    np.testing.assert_allclose(one, run.u[:4], atol=1e-9)   # the compiled one-system path: same inputs
+    assert 0 < hybrid.certified_share <= 1 and hybrid.fallbacks >= 0
+    with pytest.raises(ValueError, match="top_k"):
+        control.CertifiedHybrid("h", laws, scores, safe, fam, top_k=0)
+
+
+def test_compiled_one_system_paths_equal_the_batched_ones(fam, safe):
+    from l2o_lib.compiled import CompiledMLP
+
+    rng = np.random.default_rng(0)
+    net = CompiledMLP([rng.normal(size=(8, 2)), rng.normal(size=(1, 8))], [rng.normal(size=8), rng.normal(size=1)],
+                      out_activation="tanh", dtype=np.float64)
+    x0 = safe.sample(5, seed=7)
+    for make in (lambda: control.PolicyController("p", net), lambda: control.SafetyFilter("f", net, safe, fam)):
+        batched = control.simulate(make(), x0, 15, fam)
+        one = np.stack([control.simulate(make(), x[None, :], 15, fam).u[0] for x in x0])
+        np.testing.assert_allclose(one, batched.u, atol=1e-12)
+    x = safe.sample(50, seed=8)
+    f = control.SafetyFilter("f", net, safe, fam)
+    u = rng.uniform(-3, 3, size=(50, 1))
+    batch, _ = f.filter(x, u)
+    np.testing.assert_allclose([f.filter_one(xi, ui[0])[0] for xi, ui in zip(x, u)], batch[:, 0], atol=1e-12)
+
+
+def test_daqp_controller_equals_osqp(fam, safe):
+    x0 = safe.sample(6, seed=9)
+    a = control.simulate(control.DAQPController(fam), x0, 20, fam)
+    b = control.simulate(control.OSQPController(fam), x0, 20, fam)
+    assert not a.failed.any()
+    np.testing.assert_allclose(a.u, b.u, atol=1e-4)
 
 
 def test_table_and_bad_input(fam, safe):
