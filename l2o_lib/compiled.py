@@ -48,13 +48,21 @@ class CompiledMLP:
         self.out_scale = np.broadcast_to(np.asarray(out_scale, dtype=self.dtype), (self.n_out,)).copy()
         self.out_shift = np.broadcast_to(np.asarray(out_shift, dtype=self.dtype), (self.n_out,)).copy()
         self._wt = tuple(np.ascontiguousarray(w.T) for w in self.weights)  # (in, out) for x @ W
-        # one flat buffer for the compiled loop: each array argument costs a fixed unboxing time per call
-        # weights stored transposed (n_in, n_out): the compiled loop's inner loop runs over contiguous outputs
-        self._flat = np.concatenate([np.concatenate([w.T.ravel(), b]) for w, b in zip(self.weights, self.biases)]
-                                    + [self.out_scale, self.out_shift])
-        self._work = np.empty(2 * max(max(w.shape) for w in self.weights), dtype=self.dtype)
+        # the compiled loop's layout: all layers in one zero-padded (L, width, width) array (one argument to
+        # unbox per call, not two per layer), output scale and shift stacked, a work buffer and an output
+        width = max(max(w.shape) for w in self.weights)
+        L = len(self.weights)
+        self._W = np.zeros((L, width, width), dtype=self.dtype)
+        self._b = np.zeros((L, width), dtype=self.dtype)
+        for k, (w, bias) in enumerate(zip(self.weights, self.biases)):
+            self._W[k, :w.shape[0], :w.shape[1]] = w
+            self._b[k, :w.shape[0]] = bias
         self._shapes = np.array([w.shape for w in self.weights], dtype=np.int64)
-        self._x = np.empty(self.n_in, dtype=self.dtype)
+        self._post = np.stack([self.out_scale.astype(float), self.out_shift.astype(float)])
+        self._work = np.empty(2 * width, dtype=self.dtype)
+        self._tanh = out_activation == "tanh"
+        self._row = (self.n_in,)
+        self._kernel = _kernel()
 
     @property
     def multiply_adds(self) -> int:
@@ -82,13 +90,25 @@ class CompiledMLP:
         return h * self.out_scale + self.out_shift
 
     def one(self, x: Any) -> np.ndarray:
-        """One vector (n_in,) → (n_out,), through the numba-compiled loop (numpy where numba is missing)."""
-        x = self._check(x, 1)
-        kernel = _kernel()
-        if kernel is None:
-            return self(x[None, :])[0]
-        self._x[:] = x
-        return kernel(self._x, self._flat, self._shapes, self._work, self.out_activation == "tanh")
+        """One vector (n_in,) → (n_out,) float64, through the numba-compiled loop (numpy where numba is missing)."""
+        x = np.ascontiguousarray(self._check(x, 1), dtype=float)
+        out = np.empty((1, self.n_out))
+        self.into(x[None, :], out)
+        return out[0]
+
+    def into(self, x: np.ndarray, out: np.ndarray) -> None:
+        """Rows of ``x`` (batch, n_in) into ``out`` (batch, n_out), numpy arrays, compiled.
+
+        The allocation-free path of a controller that calls the network once per sampling instant.
+        """
+        # the shapes guard the compiled loop's buffers; numba's dispatch rejects what is not a real array
+        if x.shape[1:] != self._row or out.shape != (x.shape[0], self.n_out):
+            raise ValueError(f"CompiledMLP.into: need x (batch, {self.n_in}) and out (batch, {self.n_out}), "
+                             f"got {x.shape} and {out.shape}")
+        if self._kernel is None:
+            out[:] = self(x)
+            return
+        self._kernel(x, self._W, self._b, self._shapes, self._post, self._tanh, self._work, out)
 
     def warm_up(self) -> None:
         """Compile the one-vector kernel now (numba compiles on first call; cached on disk afterwards)."""
@@ -103,37 +123,26 @@ def _kernel() -> Any:
         return None
 
     @numba.njit(cache=True, fastmath=True)
-    def forward(x, flat, shapes, work, tanh_out):  # pragma: no cover - compiled
-        width = work.shape[0] // 2
+    def forward(X, W, b, shapes, post, tanh_out, work, out):  # pragma: no cover - compiled
+        width = W.shape[1]
         h = work[:width]
-        h[:x.shape[0]] = x
         z = work[width:]
-        n = x.shape[0]
-        pos = 0
         last = shapes.shape[0] - 1
-        for k in range(shapes.shape[0]):
-            n_out, n_in = shapes[k, 0], shapes[k, 1]
-            bias = pos + n_out * n_in
-            if n_in * n_out >= 2048:  # wide layer: BLAS; narrow ones: the loop, without a call
-                z[:n_out] = np.dot(h[:n_in], flat[pos:bias].reshape((n_in, n_out))) + flat[bias:bias + n_out]
-            else:
+        for row in range(X.shape[0]):
+            for c in range(X.shape[1]):
+                h[c] = X[row, c]
+            for k in range(shapes.shape[0]):
+                n_out, n_in = shapes[k, 0], shapes[k, 1]
                 for i in range(n_out):
-                    z[i] = flat[bias + i]
-                for j in range(n_in):
-                    hj = h[j]
-                    if hj != 0:
-                        row = pos + j * n_out
-                        for i in range(n_out):
-                            z[i] += flat[row + i] * hj
-            if k < last:
-                for i in range(n_out):
-                    h[i] = z[i] if z[i] > 0 else 0
-            n = n_out
-            pos = bias + n_out
-        out = np.empty(n, dtype=flat.dtype)
-        for i in range(n):
-            v = np.tanh(z[i]) if tanh_out else z[i]
-            out[i] = v * flat[pos + i] + flat[pos + n + i]
-        return out
+                    acc = b[k, i]
+                    for j in range(n_in):
+                        acc += W[k, i, j] * h[j]
+                    z[i] = acc
+                if k < last:
+                    for i in range(n_out):
+                        h[i] = z[i] if z[i] > 0 else 0
+            for i in range(out.shape[1]):
+                v = np.tanh(z[i]) if tanh_out else z[i]
+                out[row, i] = v * post[0, i] + post[1, i]
 
     return forward

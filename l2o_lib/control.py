@@ -152,6 +152,12 @@ def _one_path(policy: Any) -> Callable[[np.ndarray], np.ndarray] | None:
     return one if callable(one) else None
 
 
+def _into_path(policy: Any) -> Callable[[np.ndarray, np.ndarray], None] | None:
+    """The policy's allocation-free row forward (``policy.into(x, out)``, a :class:`~l2o_lib.compiled.CompiledMLP`'s)."""
+    into = getattr(policy, "into", None)
+    return into if callable(into) else None
+
+
 def _check_policy(owner: str, policy: Any) -> None:
     if not callable(policy):
         raise TypeError(f"{owner}: the policy must be callable on a batch of states, got {type(policy).__name__}")
@@ -163,16 +169,24 @@ class PolicyController:
 
     def __init__(self, name: str, policy: Callable[[np.ndarray], np.ndarray]):
         _check_policy("PolicyController", policy)
-        self.name, self.policy, self.one = name, policy, _one_path(policy)
+        self.name, self.policy, self.one, self.into = name, policy, _one_path(policy), _into_path(policy)
 
     def reset(self, x0: np.ndarray) -> None:
         x0 = np.asarray(x0[:1], dtype=float)
-        self.policy(x0)  # warm-up (first call of a torch module or a compiled kernel is slow)
-        if self.one is not None:
+        u = np.asarray(self.policy(x0), dtype=float).reshape(1, -1)  # warm-up: a first call is slow
+        self._u = np.empty_like(u)
+        if self.into is not None:
+            self.into(x0, self._u)
+        elif self.one is not None:
             self.one(x0[0])
 
     def step(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        if len(x) == 1 and self.one is not None:
+        if len(x) == 1 and self.into is not None:
+            t0 = time.perf_counter()
+            self.into(x, self._u)
+            dt = time.perf_counter() - t0
+            u = self._u.copy()
+        elif len(x) == 1 and self.one is not None:
             t0 = time.perf_counter()
             u = np.asarray(self.one(x[0]), dtype=float).reshape(1, -1)
             dt = time.perf_counter() - t0
@@ -200,7 +214,8 @@ class SafetyFilter:
         if policy is not None:
             _check_policy("SafetyFilter", policy)
         self.name, self.policy, self.safe = name, policy, safe
-        self.one = _one_path(policy)
+        self.one, self.into = _one_path(policy), _into_path(policy)
+        self._u = np.empty((1, 1))
         A, B = (family.A, family.B) if model is None else model
         self.A, self.B = np.asarray(A, dtype=float), np.asarray(B, dtype=float)
         if self.A.shape != (2, 2) or self.B.shape != (2, 1):
@@ -225,26 +240,33 @@ class SafetyFilter:
 
     def filter_one(self, x: np.ndarray, u: float) -> tuple[float, bool]:
         """:meth:`filter` for one state (nx,) and one input, compiled (the same arithmetic, no batch)."""
-        kernels = _kernels()
-        if kernels is None:
+        kernel = _filter_kernel()
+        if kernel is None:
             out, empty = self.filter(np.asarray(x, dtype=float)[None, :], np.array([[u]], dtype=float))
             return float(out[0, 0]), bool(empty[0])
-        return kernels[0](x, float(u), self._HA, self._coef, self._hm, self.u_min, self.u_max)
+        return kernel(x, float(u), self._HA, self._coef, self._hm, self.u_min, self.u_max)
 
     def reset(self, x0: np.ndarray) -> None:
         x0 = np.asarray(x0[:1], dtype=float)
         if self.policy is not None:
             self.policy(x0)
-        if self.one is not None:
+        if self.into is not None:
+            self.into(x0, self._u)
+        elif self.one is not None:
             self.one(x0[0])
         self.filter_one(x0[0], 0.0)
 
     def step(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         if self.policy is None:
             raise TypeError("SafetyFilter.step: built without a policy (use filter / filter_one)")
-        if len(x) == 1 and self.one is not None:
+        if len(x) == 1 and (self.into is not None or self.one is not None):
             t0 = time.perf_counter()
-            u, empty = self.filter_one(x[0], float(self.one(x[0])[0]))
+            if self.into is not None:
+                self.into(x, self._u)
+                u0 = self._u[0, 0]
+            else:
+                u0 = self.one(x[0])[0]
+            u, empty = self.filter_one(x[0], float(u0))
             dt = time.perf_counter() - t0
             return np.array([[u]]), np.array([dt]), np.array([empty])
         t0 = time.perf_counter()
@@ -280,11 +302,6 @@ class CertifiedHybrid:
         self.one = _one_path(scores)
         self.filter = SafetyFilter(name, None, safe, family)
         self.session = laws.fallback_solver()
-        G, radius = laws.region()
-        self._G, self._radius = np.ascontiguousarray(G), np.ascontiguousarray(radius)
-        nu = family.nu
-        # each strategy's first input as an affine law of [x; 1] (the plan's first nu entries)
-        self._u_law = np.ascontiguousarray(np.concatenate([laws.Kx[:, :nu], laws.kx[:, :nu, None]], axis=2))
         self.stages: list[np.ndarray] = []
 
     @property
@@ -299,30 +316,31 @@ class CertifiedHybrid:
 
     def reset(self, x0: np.ndarray) -> None:
         x0 = np.asarray(x0[:1], dtype=float)
-        self.scores(x0)
+        # every path's first call (a compiled kernel loaded from disk, DAQP's workspace) before any step is timed
+        sc = self.scores(x0)
         if self.one is not None:
             self.one(x0[0])
+        self.laws.certify_one(np.asarray(sc, dtype=float)[0], x0[0], top_k=self.top_k)
+        self.session.solve(x0)
         self.filter.filter_one(x0[0], 0.0)
         self.stages = []
 
     def _step_one(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        kernels = _kernels()
         t0 = time.perf_counter()
         xi = x[0]
-        sc = np.asarray(self.one(xi), dtype=float)
-        s, best, stage, u0 = kernels[1](xi, sc, self._G, self._radius, self._u_law, self.top_k)
+        s, best, stage, plan = self.laws.certify_one(self.one(xi), xi, top_k=self.top_k)
         failed = False
         if s < 0:
             res = self.session.solve(x, active=self.laws.strategies[best][None, :])
             failed = not bool(res.ok[0])
-            u0 = 0.0 if failed else float(res.x[0, 0])
-        u, empty = self.filter.filter_one(xi, u0)
+            plan = res.x[0]
+        u, empty = self.filter.filter_one(xi, 0.0 if failed else float(plan[0]))
         dt = time.perf_counter() - t0
         self.stages.append(np.array([stage]))
         return np.array([[u]]), np.array([dt]), np.array([empty or failed])
 
     def step(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        if len(x) == 1 and self.one is not None and self.family.nu == 1 and _kernels() is not None:
+        if len(x) == 1 and self.one is not None and self.family.nu == 1:
             return self._step_one(x)
         from l2o_lib.enhance import certified_solve
 
@@ -381,8 +399,8 @@ class DAQPController:
 
 
 @cache
-def _kernels() -> tuple[Any, Any] | None:
-    """numba-compiled one-system kernels: the safety filter, and the hybrid's candidate region tests."""
+def _filter_kernel() -> Any:
+    """The safety filter for one state, numba-compiled (None without numba)."""
     try:
         import numba
     except ImportError:  # the batched numpy paths still work
@@ -403,46 +421,7 @@ def _kernels() -> tuple[Any, Any] | None:
             lo = hi = min(max(0.5 * (lo + hi), u_min), u_max)
         return min(max(u, lo), hi), empty
 
-    @numba.njit(cache=True)
-    def certify_one(xi, scores, G, radius, u_law, top_k):  # pragma: no cover - compiled
-        # the top_k best scores in turn; the first whose critical region holds xi gives the exact first input
-        n = xi.shape[0]
-        norm = 0.0
-        for c in range(n):
-            norm = max(norm, abs(xi[c]))
-        tried = np.full(top_k, -1)
-        best = -1
-        for k in range(top_k):
-            s, v = -1, -np.inf
-            for j in range(scores.shape[0]):
-                if scores[j] > v:
-                    new = True
-                    for t in range(k):
-                        if tried[t] == j:
-                            new = False
-                    if new:
-                        s, v = j, scores[j]
-            tried[k] = s
-            if k == 0:
-                best = s
-            if norm > radius[s]:
-                continue
-            inside = True
-            for r in range(G.shape[1]):
-                acc = G[s, r, n]
-                for c in range(n):
-                    acc += G[s, r, c] * xi[c]
-                if acc > 1.0:
-                    inside = False
-                    break
-            if inside:
-                u = u_law[s, 0, n]
-                for c in range(n):
-                    u += u_law[s, 0, c] * xi[c]
-                return s, best, k, u
-        return -1, best, top_k, 0.0
-
-    return filter_one, certify_one
+    return filter_one
 
 
 def _shift_dual(y: np.ndarray, family: Any) -> np.ndarray:

@@ -228,6 +228,25 @@ class ActiveSetLaws:
         worst = np.matmul(G[ids], xi1[:, :, None])[..., 0].max(axis=1)
         return (worst <= 1.0) & (np.abs(xi1[:, :-1]).max(axis=1) <= radius[ids])
 
+    def certify_one(self, scores: np.ndarray, xi: np.ndarray, *, top_k: int = 3, tol_primal: float = 1e-9,
+                    tol_dual: float = 1e-9, tol_stat: float = 1e-8) -> tuple[int, int, int, np.ndarray]:
+        """One instance, compiled: (certified strategy or −1, best-scoring strategy, stage, x).
+
+        The ``top_k`` best of ``scores`` (S,) are region-tested in turn at ``xi`` (n_ξ,), as
+        :func:`certified_solve` does for a batch; x is the certified law's answer (NaN when none passed).
+        """
+        key = (float(tol_primal), float(tol_dual), float(tol_stat))
+        G, radius = self.region(*key)
+        scores, xi = np.asarray(scores, dtype=float), np.asarray(xi, dtype=float)
+        if scores.shape != (len(self),) or xi.shape != (self.nxi,):
+            raise ValueError(f"certify_one: scores must have shape ({len(self)},) and xi ({self.nxi},), "
+                             f"got {scores.shape} and {xi.shape}")
+        top_k = min(int(top_k), len(self))
+        x = np.full(self.n, np.nan)
+        s, best, stage = _kernels()[1](scores, xi, G, self._region_rows[key], radius, self._x_law, top_k,
+                                       np.empty(top_k, dtype=np.int64), x)
+        return int(s), int(best), int(stage), x
+
     def kkt(self, x: np.ndarray, y: np.ndarray, xi: np.ndarray, *, tol_primal: float = 1e-9, tol_dual: float = 1e-9,
             tol_stat: float = 1e-8) -> Certificate:
         """:func:`kkt_certify` on the family's QP with the matrices held here (no QP is rebuilt per call)."""
@@ -341,7 +360,7 @@ def certified_solve(laws: ActiveSetLaws, scores: np.ndarray, xi: np.ndarray, *, 
     chosen = np.empty(n, dtype=np.int64)
     stage = np.empty(n, dtype=np.int64)
     best = np.empty(n, dtype=np.int64)
-    _certify_kernel()(np.ascontiguousarray(scores, dtype=scores.dtype if scores.dtype == np.float32 else float),
+    _kernels()[0](np.ascontiguousarray(scores, dtype=scores.dtype if scores.dtype == np.float32 else float),
                       np.ascontiguousarray(xi), G,
                       laws._region_rows[key], radius, laws._x_law, laws._y_law, int(min(top_k, len(laws))),
                       bool(duals), chosen, stage, best, x, y)
@@ -361,65 +380,77 @@ def certified_solve(laws: ActiveSetLaws, scores: np.ndarray, xi: np.ndarray, *, 
 
 
 @cache
-def _certify_kernel() -> Any:
-    """The compiled per-instance loop of :func:`certified_solve` (same arithmetic as :meth:`ActiveSetLaws.certify`)."""
+def _kernels() -> tuple[Any, Any]:
+    """The compiled loops of :func:`certified_solve` (a batch) and :meth:`ActiveSetLaws.certify_one` (one
+    instance): the same candidate search and region tests, the arithmetic of :meth:`ActiveSetLaws.certify`."""
     import numba
 
     @numba.njit(cache=True)
-    def kernel(scores, xi, G, nrows, radius, x_law, y_law, top_k, duals, chosen, stage, best, x, y):  # pragma: no cover
-        B, S = scores.shape
-        d = xi.shape[1]
-        tried = np.empty(top_k, dtype=np.int64)
-        for i in range(B):
-            norm = 0.0
-            for j in range(d):
-                a = abs(xi[i, j])
-                if not a <= norm:  # NaN propagates and fails every test below
-                    norm = a
-            chosen[i] = -1
-            stage[i] = top_k
-            for k in range(top_k):
-                s_best, v_best = -1, -np.inf
-                for s in range(S):
-                    v = scores[i, s]
-                    if v > v_best or s_best < 0:
-                        new = True
-                        for t in range(k):
-                            if tried[t] == s:
-                                new = False
-                        if new:
-                            s_best, v_best = s, v
-                tried[k] = s_best
-                if k == 0:
-                    best[i] = s_best
-                ok = norm <= radius[s_best]
-                r = 0
-                while ok and r < nrows[s_best]:
-                    acc = G[s_best, r, d]
-                    for j in range(d):
-                        acc += G[s_best, r, j] * xi[i, j]
-                    ok = acc <= 1.0
-                    r += 1
-                if ok:
-                    chosen[i] = s_best
-                    stage[i] = k
-                    for p in range(x_law.shape[1]):
-                        acc = x_law[s_best, p, d]
-                        for j in range(d):
-                            acc += x_law[s_best, p, j] * xi[i, j]
-                        x[i, p] = acc
-                    for p in range(y_law.shape[1]):
-                        acc = np.nan
-                        if duals:
-                            acc = y_law[s_best, p, d]
-                            for j in range(d):
-                                acc += y_law[s_best, p, j] * xi[i, j]
-                        y[i, p] = acc
-                    break
-            if chosen[i] < 0:
-                for p in range(x.shape[1]):
-                    x[i, p] = np.nan
-                for p in range(y.shape[1]):
-                    y[i, p] = np.nan
+    def candidates(scores, xi, G, nrows, radius, top_k, tried):  # pragma: no cover - compiled
+        # the top_k best scores in turn; returns (certified strategy or −1, best strategy, stage)
+        d = xi.shape[0]
+        norm = 0.0
+        for j in range(d):
+            a = abs(xi[j])
+            if not a <= norm:  # NaN propagates and fails every test below
+                norm = a
+        best = -1
+        for k in range(top_k):
+            s_best, v_best = -1, -np.inf
+            for s in range(scores.shape[0]):
+                v = scores[s]
+                if v > v_best or s_best < 0:
+                    new = True
+                    for t in range(k):
+                        if tried[t] == s:
+                            new = False
+                    if new:
+                        s_best, v_best = s, v
+            tried[k] = s_best
+            if k == 0:
+                best = s_best
+            ok = norm <= radius[s_best]
+            r = 0
+            while ok and r < nrows[s_best]:
+                acc = G[s_best, r, d]
+                for j in range(d):
+                    acc += G[s_best, r, j] * xi[j]
+                ok = acc <= 1.0
+                r += 1
+            if ok:
+                return s_best, best, k
+        return -1, best, top_k
 
-    return kernel
+    @numba.njit(cache=True)
+    def law(L, s, xi, out):  # pragma: no cover - compiled
+        d = xi.shape[0]
+        for p in range(L.shape[1]):
+            acc = L[s, p, d]
+            for j in range(d):
+                acc += L[s, p, j] * xi[j]
+            out[p] = acc
+
+    @numba.njit(cache=True)
+    def batch(scores, xi, G, nrows, radius, x_law, y_law, top_k, duals, chosen, stage, best, x, y):  # pragma: no cover
+        tried = np.empty(top_k, dtype=np.int64)
+        for i in range(xi.shape[0]):
+            s, b, k = candidates(scores[i], xi[i], G, nrows, radius, top_k, tried)
+            chosen[i], best[i], stage[i] = s, b, k
+            if s >= 0:
+                law(x_law, s, xi[i], x[i])
+                if duals:
+                    law(y_law, s, xi[i], y[i])
+                else:
+                    y[i, :] = np.nan
+            else:
+                x[i, :] = np.nan
+                y[i, :] = np.nan
+
+    @numba.njit(cache=True)
+    def one(scores, xi, G, nrows, radius, x_law, top_k, tried, x):  # pragma: no cover - compiled
+        s, b, k = candidates(scores, xi, G, nrows, radius, top_k, tried)
+        if s >= 0:
+            law(x_law, s, xi, x)
+        return s, b, k
+
+    return batch, one
