@@ -48,19 +48,19 @@ class CompiledMLP:
         self.out_scale = np.broadcast_to(np.asarray(out_scale, dtype=self.dtype), (self.n_out,)).copy()
         self.out_shift = np.broadcast_to(np.asarray(out_shift, dtype=self.dtype), (self.n_out,)).copy()
         self._wt = tuple(np.ascontiguousarray(w.T) for w in self.weights)  # (in, out) for x @ W
-        # the compiled loop's layout: all layers in one zero-padded (L, width, width) array (one argument to
-        # unbox per call, not two per layer), output scale and shift stacked, a work buffer and an output
+        # the compiled loop's layout, few arguments to unbox per call: every layer in one zero-padded array
+        # P (L + 1, width, width + 1), layer k's weights in P[k, :, :width] and bias in P[k, :, width], the output
+        # scale and shift in P[L, 0] and P[L, 1]; shapes (L + 1, 2) with the output activation in its last row
         width = max(max(w.shape) for w in self.weights)
         L = len(self.weights)
-        self._W = np.zeros((L, width, width), dtype=self.dtype)
-        self._b = np.zeros((L, width), dtype=self.dtype)
+        self._P = np.zeros((L + 1, max(width, 2), width + 1), dtype=self.dtype)
         for k, (w, bias) in enumerate(zip(self.weights, self.biases)):
-            self._W[k, :w.shape[0], :w.shape[1]] = w
-            self._b[k, :w.shape[0]] = bias
-        self._shapes = np.array([w.shape for w in self.weights], dtype=np.int64)
-        self._post = np.stack([self.out_scale.astype(float), self.out_shift.astype(float)])
-        self._work = np.empty(2 * width, dtype=self.dtype)
-        self._tanh = out_activation == "tanh"
+            self._P[k, :w.shape[0], :w.shape[1]] = w
+            self._P[k, :w.shape[0], width] = bias
+        self._P[L, 0, :self.n_out] = self.out_scale
+        self._P[L, 1, :self.n_out] = self.out_shift
+        self._shapes = np.array([*(w.shape for w in self.weights), (int(out_activation == "tanh"), 0)],
+                                dtype=np.int64)
         self._row = (self.n_in,)
         self._kernel = _kernel()
 
@@ -108,7 +108,7 @@ class CompiledMLP:
         if self._kernel is None:
             out[:] = self(x)
             return
-        self._kernel(x, self._W, self._b, self._shapes, self._post, self._tanh, self._work, out)
+        self._kernel(x, self._P, self._shapes, out)
 
     def warm_up(self) -> None:
         """Compile the one-vector kernel now (numba compiles on first call; cached on disk afterwards)."""
@@ -123,26 +123,39 @@ def _kernel() -> Any:
         return None
 
     @numba.njit(cache=True, fastmath=True)
-    def forward(X, W, b, shapes, post, tanh_out, work, out):  # pragma: no cover - compiled
-        width = W.shape[1]
-        h = work[:width]
-        z = work[width:]
-        last = shapes.shape[0] - 1
+    def forward(X, P, shapes, out):  # pragma: no cover - compiled
+        L = shapes.shape[0] - 1
+        width = P.shape[2] - 1
+        h = np.zeros(width, dtype=P.dtype)
+        z = np.zeros(width, dtype=P.dtype)
         for row in range(X.shape[0]):
             for c in range(X.shape[1]):
                 h[c] = X[row, c]
-            for k in range(shapes.shape[0]):
+            for k in range(L):
                 n_out, n_in = shapes[k, 0], shapes[k, 1]
-                for i in range(n_out):
-                    acc = b[k, i]
+                i = 0
+                while i + 4 <= n_out:  # four output rows per pass over h: fewer loads of h
+                    a0, a1 = P[k, i, width], P[k, i + 1, width]
+                    a2, a3 = P[k, i + 2, width], P[k, i + 3, width]
                     for j in range(n_in):
-                        acc += W[k, i, j] * h[j]
+                        hj = h[j]
+                        a0 += P[k, i, j] * hj
+                        a1 += P[k, i + 1, j] * hj
+                        a2 += P[k, i + 2, j] * hj
+                        a3 += P[k, i + 3, j] * hj
+                    z[i], z[i + 1], z[i + 2], z[i + 3] = a0, a1, a2, a3
+                    i += 4
+                while i < n_out:
+                    acc = P[k, i, width]
+                    for j in range(n_in):
+                        acc += P[k, i, j] * h[j]
                     z[i] = acc
-                if k < last:
+                    i += 1
+                if k < L - 1:
                     for i in range(n_out):
                         h[i] = z[i] if z[i] > 0 else 0
             for i in range(out.shape[1]):
-                v = np.tanh(z[i]) if tanh_out else z[i]
-                out[row, i] = v * post[0, i] + post[1, i]
+                v = np.tanh(z[i]) if shapes[L, 0] == 1 else z[i]
+                out[row, i] = v * P[L, 0, i] + P[L, 1, i]
 
     return forward
