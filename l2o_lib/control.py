@@ -24,6 +24,8 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from l2o_lib.enhance import certified_solve
+
 # ------------------------------------------------------------------------------------------ invariant sets
 
 
@@ -320,6 +322,7 @@ class CertifiedHybrid:
         sc = self.scores(x0)
         if self.one is not None:
             self.one(x0[0])
+        certified_solve(self.laws, sc, x0, top_k=self.top_k, duals=False)
         self.laws.certify_one(np.asarray(sc, dtype=float)[0], x0[0], top_k=self.top_k)
         self.session.solve(x0)
         self.filter.filter_one(x0[0], 0.0)
@@ -342,8 +345,6 @@ class CertifiedHybrid:
     def step(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         if len(x) == 1 and self.one is not None and self.family.nu == 1:
             return self._step_one(x)
-        from l2o_lib.enhance import certified_solve
-
         nu = self.family.nu
         t0 = time.perf_counter()
         res = certified_solve(self.laws, self.scores(x), x, top_k=self.top_k, duals=False)

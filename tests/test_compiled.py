@@ -64,3 +64,19 @@ def test_bad_input_shape_and_layers():
         net.one(np.ones(3))
     with pytest.raises(ValueError, match="do not chain"):
         CompiledMLP([np.ones((3, 2)), np.ones((1, 4))], [np.zeros(3), np.zeros(1)])
+
+
+def test_into_writes_rows_and_guards_its_buffers():
+    rng = np.random.default_rng(0)
+    net = CompiledMLP([rng.standard_normal((8, 2)), rng.standard_normal((8, 8)), rng.standard_normal((3, 8))],
+                      [rng.standard_normal(8), rng.standard_normal(8), rng.standard_normal(3)],
+                      out_activation="tanh", out_scale=[1.0, 2.0, 3.0], out_shift=0.5)
+    x = rng.standard_normal((5, 2))
+    out = np.empty((5, 3))
+    net.into(x, out)
+    np.testing.assert_allclose(out, net(x), rtol=1e-5, atol=1e-6)
+    assert np.all(np.abs(out - 0.5) <= np.array([1.0, 2.0, 3.0]) + 1e-6)  # tanh, scaled and shifted
+    with pytest.raises(ValueError, match=r"\(5, 4\)"):
+        net.into(np.ones((5, 4)), out)      # too wide for the buffers
+    with pytest.raises(ValueError, match=r"\(2, 3\)"):
+        net.into(x, np.empty((2, 3)))

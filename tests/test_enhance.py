@@ -128,3 +128,28 @@ def test_daqp_session_warm_start_and_duals(setup):
         assert enhance.kkt_certify(fam, r.x, r.y, xi[:60]).ok.all()
     with pytest.raises(ValueError, match="active must have shape"):
         session.solve(xi[:3], active=np.zeros((2, fam.n_vars)))
+
+
+def test_certify_one_is_the_batch_loop_on_one_row_and_rejects_nan(setup):
+    fam, xi, x, y = setup
+    laws, ids = enhance.ActiveSetLaws.from_solutions(fam, x)
+    rng = np.random.default_rng(3)
+    scores = rng.standard_normal((len(xi), len(laws)))
+    scores[np.arange(len(xi)), ids] += 0.5 * rng.integers(0, 2, len(xi))  # the right strategy often, not always first
+    batch = enhance.certified_solve(laws, scores, xi, top_k=3)
+    for i in range(len(xi)):
+        s, best, stage, xs = laws.certify_one(scores[i], xi[i], top_k=3)
+        assert best == scores[i].argmax() and stage == batch.stage[i]
+        if s >= 0:
+            np.testing.assert_array_equal(xs, batch.x[i])
+            assert laws.certify(xi[i:i + 1], [s])[0]
+        else:
+            assert np.isnan(xs).all() and batch.stage[i] == 3
+    assert np.any(batch.stage == 0) and np.any(batch.stage > 0)
+    bad = xi[0].copy()
+    bad[1] = np.nan
+    assert laws.certify_one(scores[0], bad, top_k=len(laws))[0] == -1
+    cs = enhance.certified_solve(laws, scores[:2], np.array([bad, xi[1]]), top_k=3)
+    assert cs.stage[0] == 3 and not cs.certified[0] and cs.certified[1]
+    with pytest.raises(ValueError, match="scores must have shape"):
+        laws.certify_one(scores[0, :-1], xi[0])
