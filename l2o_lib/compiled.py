@@ -26,7 +26,7 @@ class CompiledMLP:
     """A ReLU network as arrays: ``weights[k]`` (n_out_k, n_in_k), ``biases[k]`` (n_out_k,).
 
     ``out_activation`` ("none" or "tanh") and ``out_scale``, ``out_shift`` (scalars or vectors) apply to the
-    last layer's output. Inputs are checked for shape and finiteness.
+    last layer's output. Weights must be finite; inputs are checked for shape (a NaN input gives NaN out).
     """
 
     def __init__(self, weights: Sequence[np.ndarray], biases: Sequence[np.ndarray], *, out_activation: str = "none",

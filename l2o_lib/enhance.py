@@ -156,11 +156,12 @@ class ActiveSetLaws:
                ) -> tuple[np.ndarray, np.ndarray]:
         """The critical regions: (G, radius) with G (S, R, n_ξ + 1) and radius (S,).
 
-        Strategy s's law passes :func:`kkt_certify` at ξ exactly when every row of G_s [ξ; 1] is ≤ 1 and
-        ‖ξ‖∞ ≤ radius_s. Rows (each divided by its tolerance): the inactive bounds lo ≤ x(ξ) ≤ hi, and the
-        sign of each active bound's multiplier (≥ 0 at an upper bound, ≤ 0 at a lower one); padding rows are
-        0 ≤ 1. The radius is where the law's stationarity, equality and active-bound residuals (checked
-        once, :meth:`_residuals`) stay within tolerance: ∞ for an exact law, −1 (never) for a degenerate one.
+        Strategy s's law is certified at ξ when every row of G_s [ξ; 1] is ≤ 1 and ‖ξ‖∞ ≤ radius_s. Rows (each
+        divided by its tolerance): the inactive bounds lo ≤ x(ξ) ≤ hi, and the sign of each active bound's
+        multiplier (≥ 0 at an upper bound, ≤ 0 at a lower one); padding rows are −1 ≤ 1. The radius is where
+        the law's stationarity, equality and active-bound residuals (bounded once, :meth:`_residuals`) stay
+        within tolerance: very large for an exact law, −1 (never) for a degenerate one. A point this test
+        accepts passes :func:`kkt_certify`; the converse holds too wherever ‖ξ‖∞ is within the radius.
         """
         key = (float(tol_primal), float(tol_dual), float(tol_stat))
         if key not in self._regions:
@@ -219,8 +220,9 @@ class ActiveSetLaws:
                 tol_stat: float = 1e-8) -> np.ndarray:
         """Whether strategy ``ids[i]``'s law passes the KKT check at ξ_i: the region test of :meth:`region`.
 
-        The same verdict as ``kkt_certify(family, *evaluate(xi, ids), xi)`` with these tolerances, without
-        forming x and y: one gather and one (R × n_ξ) mat-vec per instance. Non-finite ξ fails.
+        The verdict of ``kkt_certify(family, *evaluate(xi, ids), xi)`` with these tolerances (within the
+        radius, see :meth:`region`), without forming x and y: one gather and one (R × n_ξ) mat-vec per
+        instance. Non-finite ξ fails.
         """
         G, radius = self.region(tol_primal, tol_dual, tol_stat)
         xi1 = _with_one(xi)
