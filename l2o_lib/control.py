@@ -24,7 +24,8 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from l2o_lib.enhance import certified_solve
+from l2o_lib.enhance import active_sets, certified_solve
+from l2o_lib.solvers import DAQPSession
 
 # ------------------------------------------------------------------------------------------ invariant sets
 
@@ -165,22 +166,26 @@ def _check_policy(owner: str, policy: Any) -> None:
         raise TypeError(f"{owner}: the policy must be callable on a batch of states, got {type(policy).__name__}")
 
 
+def _warm_up(policy: Any, into: Any, x0: np.ndarray) -> np.ndarray:
+    """Call a policy once on the first state (a first call is slow) and return the one-row output buffer
+    that ``into`` (its compiled path, if any) then writes into."""
+    x0 = np.asarray(x0[:1], dtype=float)
+    u = np.empty_like(np.asarray(policy(x0), dtype=float).reshape(1, -1))
+    if into is not None:
+        into(x0, u)
+    return u
+
+
 class PolicyController:
     """An explicit policy u = π(x): a batch in one call (time per system = batch time / batch), one system
-    through ``policy.one`` when the policy has it (a :class:`~l2o_lib.compiled.CompiledMLP`'s compiled path)."""
+    through ``policy.into`` when the policy has it (a :class:`~l2o_lib.compiled.CompiledMLP`'s compiled path)."""
 
     def __init__(self, name: str, policy: Callable[[np.ndarray], np.ndarray]):
         _check_policy("PolicyController", policy)
-        self.name, self.policy, self.one, self.into = name, policy, _one_path(policy), _into_path(policy)
+        self.name, self.policy, self.into = name, policy, _into_path(policy)
 
     def reset(self, x0: np.ndarray) -> None:
-        x0 = np.asarray(x0[:1], dtype=float)
-        u = np.asarray(self.policy(x0), dtype=float).reshape(1, -1)  # warm-up: a first call is slow
-        self._u = np.empty_like(u)
-        if self.into is not None:
-            self.into(x0, self._u)
-        elif self.one is not None:
-            self.one(x0[0])
+        self._u = _warm_up(self.policy, self.into, x0)
 
     def step(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         if len(x) == 1 and self.into is not None:
@@ -188,10 +193,6 @@ class PolicyController:
             self.into(x, self._u)
             dt = time.perf_counter() - t0
             u = self._u.copy()
-        elif len(x) == 1 and self.one is not None:
-            t0 = time.perf_counter()
-            u = np.asarray(self.one(x[0]), dtype=float).reshape(1, -1)
-            dt = time.perf_counter() - t0
         else:
             t0 = time.perf_counter()
             u = np.asarray(self.policy(x), dtype=float).reshape(len(x), -1)
@@ -206,7 +207,7 @@ class SafetyFilter:
     leaves it and never violates a state or input bound, whatever the policy proposes. A state outside it
     (empty interval) gets the least violating input instead, and is flagged. ``model = (A, B)`` predicts the
     next state with other matrices than the family's (e.g. those of the plant, with ``safe`` computed for them).
-    One system (a batch of one) goes through ``policy.one`` when the policy has it and a compiled filter.
+    One system (a batch of one) goes through ``policy.into`` when the policy has it and a compiled filter.
     """
 
     def __init__(self, name: str, policy: Callable[[np.ndarray], np.ndarray] | None, safe: Polytope, family: Any, *,
@@ -216,8 +217,7 @@ class SafetyFilter:
         if policy is not None:
             _check_policy("SafetyFilter", policy)
         self.name, self.policy, self.safe = name, policy, safe
-        self.one, self.into = _one_path(policy), _into_path(policy)
-        self._u = np.empty((1, 1))
+        self.into = _into_path(policy)
         A, B = (family.A, family.B) if model is None else model
         self.A, self.B = np.asarray(A, dtype=float), np.asarray(B, dtype=float)
         if self.A.shape != (2, 2) or self.B.shape != (2, 1):
@@ -249,26 +249,17 @@ class SafetyFilter:
         return kernel(x, float(u), self._HA, self._coef, self._hm, self.u_min, self.u_max)
 
     def reset(self, x0: np.ndarray) -> None:
-        x0 = np.asarray(x0[:1], dtype=float)
         if self.policy is not None:
-            self.policy(x0)
-        if self.into is not None:
-            self.into(x0, self._u)
-        elif self.one is not None:
-            self.one(x0[0])
-        self.filter_one(x0[0], 0.0)
+            self._u = _warm_up(self.policy, self.into, x0)
+        self.filter_one(np.asarray(x0[0], dtype=float), 0.0)
 
     def step(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         if self.policy is None:
             raise TypeError("SafetyFilter.step: built without a policy (use filter / filter_one)")
-        if len(x) == 1 and (self.into is not None or self.one is not None):
+        if len(x) == 1 and self.into is not None:
             t0 = time.perf_counter()
-            if self.into is not None:
-                self.into(x, self._u)
-                u0 = self._u[0, 0]
-            else:
-                u0 = self.one(x[0])[0]
-            u, empty = self.filter_one(x[0], float(u0))
+            self.into(x, self._u)
+            u, empty = self.filter_one(x[0], float(self._u[0, 0]))
             dt = time.perf_counter() - t0
             return np.array([[u]]), np.array([dt]), np.array([empty])
         t0 = time.perf_counter()
@@ -343,7 +334,7 @@ class CertifiedHybrid:
         return np.array([[u]]), np.array([dt]), np.array([empty or failed])
 
     def step(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        if len(x) == 1 and self.one is not None and self.family.nu == 1:
+        if len(x) == 1 and self.one is not None:
             return self._step_one(x)
         nu = self.family.nu
         t0 = time.perf_counter()
@@ -364,13 +355,11 @@ class DAQPController:
     """
 
     def __init__(self, family: Any, *, warm: bool = True, name: str | None = None):
-        from l2o_lib.solvers import DAQPSession
-
         self.family, self.warm = family, warm
         self.name = name or f"exact MPC (DAQP, {'warm' if warm else 'cold'} start)"
         self.session = DAQPSession(family)
         qp = family.qp()
-        self._lo, self._hi = qp.l[0, qp.n_eq:], qp.u[0, qp.n_eq:]
+        self._bounds = (qp.l[0, qp.n_eq:], qp.u[0, qp.n_eq:])
 
     def reset(self, x0: np.ndarray) -> None:
         self.plans = np.zeros((len(x0), self.family.n_vars))
@@ -380,21 +369,18 @@ class DAQPController:
     def step(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         fam = self.family
         t0 = time.perf_counter()
+        shifted = np.array([_shift(p, fam) for p in self.plans])
         active = None
         if self.warm and self.have.any():
-            shifted = np.array([_shift(p, fam) for p in self.plans])
-            tol = 1e-7
-            active = np.where(shifted >= self._hi - tol, 1, np.where(shifted <= self._lo + tol, -1, 0))
+            active = active_sets(fam, shifted, bounds=self._bounds)
             active[~self.have] = 0
-        t_prep = (time.perf_counter() - t0) / len(x)
+        t_prep = (time.perf_counter() - t0) / len(x) if self.warm else 0.0  # the warm start's preparation
         res = self.session.solve(x, active=active)
         ok = res.ok
         self.iterations.append(res.iterations)
-        fallback = np.clip(np.array([_shift(p, fam)[:fam.nu] for p in self.plans]), fam.u_min, fam.u_max)
+        fallback = np.clip(shifted[:, :fam.nu], fam.u_min, fam.u_max)
         u = np.where(ok[:, None], np.nan_to_num(res.x[:, :fam.nu]), fallback)
-        self.plans[ok] = res.x[ok]
-        for i in np.flatnonzero(~ok):
-            self.plans[i] = _shift(self.plans[i], fam)
+        self.plans = np.where(ok[:, None], res.x, shifted)
         self.have |= ok
         return u, res.wall_time + t_prep, ~ok
 
@@ -473,16 +459,15 @@ class OSQPController:
     def step(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         fam = self.family
         warm = self.warm and self.have.any()
-        x0 = np.array([_shift(p, fam) for p in self.plans]) if warm else None
+        shifted = np.array([_shift(p, fam) for p in self.plans])
         y0 = np.array([_shift_dual(d, fam) for d in self.duals]) if warm else None
-        res = self.session.solve(x, x0=x0, y0=y0, check_domain=False)
+        res = self.session.solve(x, x0=shifted if warm else None, y0=y0, check_domain=False)
         self.iterations.append(res.iters)
         ok = res.ok
-        fallback = np.clip(np.array([_shift(p, fam)[:fam.nu] for p in self.plans]), fam.u_min, fam.u_max)
+        fallback = np.clip(shifted[:, :fam.nu], fam.u_min, fam.u_max)
         u = np.where(ok[:, None], np.nan_to_num(res.x[:, :fam.nu]), fallback)
-        self.plans[ok], self.duals[ok] = res.x[ok], res.y[ok]
-        for i in np.flatnonzero(~ok):
-            self.plans[i] = _shift(self.plans[i], fam)
+        self.plans = np.where(ok[:, None], res.x, shifted)
+        self.duals[ok] = res.y[ok]
         self.have |= ok
         return u, res.wall_time, ~ok
 

@@ -6,7 +6,7 @@ the first ``n_eq`` rows equalities, the rest the identity on x: simple bounds) a
 * :class:`ActiveSetLaws`: the strategies (sets of active bounds) seen in training and, for each, the affine
   law ξ ↦ (x, y) obtained from one KKT solve with those bounds held as equalities (for a fixed active set,
   the parametric QP's solution and multipliers are affine in ξ), and its *critical region*: the ξ at which
-  that law passes the KKT check, a polyhedron G_s [ξ; 1] ≤ 0 (explicit MPC's region of the strategy).
+  that law passes the KKT check, a polyhedron G_s [ξ; 1] ≤ 1 (explicit MPC's region of the strategy).
 * :func:`kkt_certify`: primal feasibility, dual sign (complementarity) and stationarity to tolerances: an
   answer that passes is optimal, whoever proposed it.
 * :func:`certified_solve`: classifier scores → the top strategies' region tests (batched) → DAQP for the rest.
@@ -34,9 +34,13 @@ def _bounds_part(family: Any) -> tuple[np.ndarray, np.ndarray, int]:
     return qp.l[0, n_eq:], qp.u[0, n_eq:], n_eq
 
 
-def active_sets(family: Any, x: np.ndarray, tol: float = 1e-7) -> np.ndarray:
-    """Per-variable state of the simple bounds at x: +1 at the upper bound, −1 at the lower, 0 inside."""
-    lo, hi, _ = _bounds_part(family)
+def active_sets(family: Any, x: np.ndarray, tol: float = 1e-7, *,
+                bounds: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
+    """Per-variable state of the simple bounds at x: +1 at the upper bound, −1 at the lower, 0 inside.
+
+    ``bounds = (lo, hi)`` of the variables, when the caller holds them (the family's QP is not rebuilt).
+    """
+    lo, hi = _bounds_part(family)[:2] if bounds is None else bounds
     x = np.asarray(x, dtype=float)
     return np.where(x >= hi - tol, 1, np.where(x <= lo + tol, -1, 0)).astype(np.int8)
 
@@ -129,8 +133,7 @@ class ActiveSetLaws:
         self._P, self._A, self._q, self._E = P, qp.A.toarray(), qp.q, E
         self._residuals(P, self._A, qp.q, E)
         self._daqp: DAQPSession | None = None
-        self._regions: dict[tuple[float, float, float], tuple[np.ndarray, np.ndarray]] = {}
-        self._region_rows: dict[tuple[float, float, float], np.ndarray] = {}
+        self._regions: dict[tuple[float, float, float], tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
 
     def _residuals(self, P: np.ndarray, A: np.ndarray, q: np.ndarray, E: np.ndarray) -> None:
         """How exactly each law satisfies what the region test takes for granted, as a_s ‖ξ‖∞ + b_s.
@@ -163,12 +166,18 @@ class ActiveSetLaws:
         within tolerance: very large for an exact law, −1 (never) for a degenerate one. A point this test
         accepts passes :func:`kkt_certify`; the converse holds too wherever ‖ξ‖∞ is within the radius.
         """
+        G, radius, _ = self._region(tol_primal, tol_dual, tol_stat)
+        return G, radius
+
+    def _region(self, tol_primal: float = 1e-9, tol_dual: float = 1e-9, tol_stat: float = 1e-8
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """:meth:`region` and each strategy's number of rows before the padding, built once per tolerance."""
         key = (float(tol_primal), float(tol_dual), float(tol_stat))
         if key not in self._regions:
             self._regions[key] = self._build_region(*key)
         return self._regions[key]
 
-    def _build_region(self, tol_p: float, tol_d: float, tol_s: float) -> tuple[np.ndarray, np.ndarray]:
+    def _build_region(self, tol_p: float, tol_d: float, tol_s: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         S, nxi = len(self.strategies), self.nxi
         rows = []
         for s in range(S):
@@ -184,7 +193,6 @@ class ActiveSetLaws:
             g += [-dual[a_up] / tol_d, dual[a_lo] / tol_d]                     # −y ≤ tol at upper, y ≤ tol at lower
             rows.append(np.vstack(g))
         R = max(len(r) for r in rows)
-        self._region_rows[(tol_p, tol_d, tol_s)] = np.array([len(r) for r in rows], dtype=np.int64)
         G = np.zeros((S, R, nxi + 1))
         G[:, :, -1] = -1.0  # padding rows: −1 ≤ 1, always true
         for s, r in enumerate(rows):
@@ -194,7 +202,7 @@ class ActiveSetLaws:
             with np.errstate(divide="ignore", invalid="ignore"):
                 r = np.where(a > 0, (tol - b) / a, np.where(b <= tol, np.inf, -1.0))
             radius = np.minimum(radius, np.where(b > tol, -1.0, r))
-        return G, radius
+        return G, radius, np.array([len(r) for r in rows], dtype=np.int64)
 
     @classmethod
     def from_solutions(cls, family: Any, x: np.ndarray, tol: float = 1e-7) -> tuple[ActiveSetLaws, np.ndarray]:
@@ -237,15 +245,14 @@ class ActiveSetLaws:
         The ``top_k`` best of ``scores`` (S,) are region-tested in turn at ``xi`` (n_ξ,), as
         :func:`certified_solve` does for a batch; x is the certified law's answer (NaN when none passed).
         """
-        key = (float(tol_primal), float(tol_dual), float(tol_stat))
-        G, radius = self.region(*key)
+        G, radius, nrows = self._region(tol_primal, tol_dual, tol_stat)
         scores, xi = np.asarray(scores, dtype=float), np.asarray(xi, dtype=float)
         if scores.shape != (len(self),) or xi.shape != (self.nxi,):
             raise ValueError(f"certify_one: scores must have shape ({len(self)},) and xi ({self.nxi},), "
                              f"got {scores.shape} and {xi.shape}")
         top_k = min(int(top_k), len(self))
         x = np.full(self.n, np.nan)
-        s, best, stage = _kernels()[1](scores, xi, G, self._region_rows[key], radius, self._x_law, top_k,
+        s, best, stage = _kernels()[1](scores, xi, G, nrows, radius, self._x_law, top_k,
                                        np.empty(top_k, dtype=np.int64), x)
         return int(s), int(best), int(stage), x
 
@@ -355,17 +362,15 @@ def certified_solve(laws: ActiveSetLaws, scores: np.ndarray, xi: np.ndarray, *, 
     if isinstance(top_k, bool) or not isinstance(top_k, (int, np.integer)) or top_k < 1:
         raise ValueError(f"certified_solve: top_k must be a positive integer, got {top_k!r}")
     t0 = time.perf_counter()
-    key = (float(tol.get("tol_primal", 1e-9)), float(tol.get("tol_dual", 1e-9)), float(tol.get("tol_stat", 1e-8)))
-    G, radius = laws.region(*key)
+    G, radius, nrows = laws._region(**tol)
     x = np.empty((n, laws.n))
     y = np.empty((n, laws.m))
     chosen = np.empty(n, dtype=np.int64)
     stage = np.empty(n, dtype=np.int64)
     best = np.empty(n, dtype=np.int64)
     _kernels()[0](np.ascontiguousarray(scores, dtype=scores.dtype if scores.dtype == np.float32 else float),
-                      np.ascontiguousarray(xi), G,
-                      laws._region_rows[key], radius, laws._x_law, laws._y_law, int(min(top_k, len(laws))),
-                      bool(duals), chosen, stage, best, x, y)
+                  np.ascontiguousarray(xi), G, nrows, radius, laws._x_law, laws._y_law, int(min(top_k, len(laws))),
+                  bool(duals), chosen, stage, best, x, y)
     stage[chosen < 0] = top_k
     good = chosen >= 0
     rows = np.flatnonzero(~good)

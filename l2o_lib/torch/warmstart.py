@@ -138,7 +138,6 @@ def load_active_set(family: Any, arrays: dict, config: dict) -> Callable[[np.nda
     def predict(xi: np.ndarray) -> np.ndarray:
         return enhance.certified_solve(laws, scores(xi), xi, top_k=top_k).x
 
-    predict.laws, predict.scores = laws, scores
     return predict
 
 
