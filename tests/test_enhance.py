@@ -153,3 +153,12 @@ def test_certify_one_is_the_batch_loop_on_one_row_and_rejects_nan(setup):
     assert cs.stage[0] == 3 and not cs.certified[0] and cs.certified[1]
     with pytest.raises(ValueError, match="scores must have shape"):
         laws.certify_one(scores[0, :-1], xi[0])
+
+
+def test_certified_solve_rejects_an_unknown_tolerance(setup):
+    fam, xi, x, _ = setup
+    laws, ids = enhance.ActiveSetLaws.from_solutions(fam, x)
+    scores = np.eye(len(laws))[ids]
+    with pytest.raises(TypeError, match="tol_primall"):
+        enhance.certified_solve(laws, scores, xi, tol_primall=1e-9)
+    assert enhance.certified_solve(laws, scores, xi, tol_primal=1e-9).certified.all()
