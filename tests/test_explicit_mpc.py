@@ -158,3 +158,25 @@ def test_horizon_ten_has_the_regions_ppopt_finds():
     assert (region >= 0).all()
     np.testing.assert_allclose(u, x[:, :fam.nu], atol=5e-8)  # Clarabel's own accuracy at 1e-10
     np.testing.assert_allclose(u, DAQPSession(fam).solve(xi).x[:, :fam.nu], atol=1e-10)
+
+
+def test_locator_drives_a_closed_loop(di5):
+    from l2o_lib import control
+
+    fam, part = di5
+    tree = TreeLocator(part)
+    daqp = control.DAQPController(fam, warm=False)
+    x0 = fam.sample(3, seed=45)
+    explicit, exact = (control.simulate(c, x0, 15, fam) for c in (control.PolicyController("explicit", tree.policy()), daqp))
+    # the same inputs until a state from which the horizon-5 MPC is infeasible (no terminal set: no recursive
+    # feasibility); there DAQP reports failure and explicit MPC finds the state outside its partition
+    for i in range(len(x0)):
+        stop = int(np.argmax(exact.failed[i])) if exact.failed[i].any() else exact.u.shape[1]
+        np.testing.assert_allclose(explicit.u[i, :stop], exact.u[i, :stop], atol=1e-9)
+        if stop < exact.u.shape[1]:
+            assert np.isnan(explicit.u[i, stop]).all() and not fam.feasible(explicit.x[i, stop][None]).any()
+    assert exact.failed.any() and not exact.failed.all()
+    one = control.simulate(control.PolicyController("explicit", tree.policy()), x0[:1], 15, fam)
+    np.testing.assert_allclose(one.u, explicit.u[:1], atol=1e-12)
+    with pytest.raises(ValueError, match="into"):
+        tree.into(np.zeros((1, 2)), np.zeros((2, 1)))

@@ -89,12 +89,37 @@ class _Locator:
         self._kernel(x, self._F, self._I, self._out1)
         return self._out1[0, :self.nu].copy(), int(self._out1[0, self.nu])
 
+    def into(self, x: np.ndarray, out: np.ndarray) -> None:
+        """u₀ of the rows of ``x`` (batch, n_ξ) into ``out`` (batch, nu), NaN outside the partition: the
+        allocation-free path :class:`~l2o_lib.control.PolicyController` calls for one system."""
+        if x.shape[1:] != (self.d,) or out.shape != (x.shape[0], self.nu):
+            raise ValueError(f"{type(self).__name__}.into: need x (batch, {self.d}) and out (batch, {self.nu}), "
+                             f"got {x.shape} and {out.shape}")
+        buf = self._out1 if len(x) == 1 else np.empty((len(x), self.nu + 1))
+        self._kernel(np.ascontiguousarray(x, dtype=float), self._F, self._I, buf)
+        out[:] = buf[:, :self.nu]
+
+    def policy(self) -> LocatorPolicy:
+        """This locator as an explicit policy x ↦ u₀ (NaN outside the partition), for a closed loop."""
+        return LocatorPolicy(self)
+
     def _pack(self, floats: list[np.ndarray], ints: list[np.ndarray]) -> None:
         part = self.part
         self._F = np.concatenate([[self.tol], part.rows.ravel(), part.u0_law.ravel()] + [f.ravel() for f in floats])
         header = [len(part), self.d, self.nu, len(part.rows)]
         self._I = np.concatenate([np.array(header, dtype=np.int64), part.offsets]
                                  + [np.asarray(i, dtype=np.int64).ravel() for i in ints])
+
+
+class LocatorPolicy:
+    """u = u₀(x) by point location: batched ``policy(x)`` and the one-system ``into(x, out)``."""
+
+    def __init__(self, locator: _Locator):
+        self.locator = locator
+        self.into = locator.into
+
+    def __call__(self, x: Any) -> np.ndarray:
+        return self.locator(x)[0]
 
 
 class SequentialLocator(_Locator):
