@@ -62,6 +62,21 @@ def one_state_times(fn: Any, xi: np.ndarray, passes: int) -> np.ndarray:
     return best
 
 
+def certified_one(laws: Any, score_one: Any, *, top_k: int = 3) -> Any:
+    """The certified pipeline for one state per call, as chapter 9's hybrid runs it: ``score_one(x)`` (e.g. a
+    compiled classifier's ``.one``), the top-k region tests (:meth:`~l2o_lib.enhance.ActiveSetLaws.certify_one`),
+    DAQP warm-started from the best strategy where none passes. Returns ``x ↦ u₀``."""
+    session, strategies, nu = laws.fallback_solver(), laws.strategies, laws.family.nu
+
+    def one(x: np.ndarray) -> np.ndarray:
+        s, best, _, plan = laws.certify_one(score_one(x), x, top_k=top_k)
+        if s < 0:
+            plan = session.solve(x[None, :], active=strategies[best][None, :]).x[0]
+        return plan[:nu]
+
+    return one
+
+
 def _summary(t: np.ndarray) -> dict[str, float]:
     return {"mean": float(np.mean(t)), "median": float(np.median(t)), "p99": float(np.percentile(t, 99)),
             "max": float(np.max(t))}
@@ -125,17 +140,6 @@ def measure_size(system: str, horizon: int, cfg: Config, log: Any = print) -> di
     row["nearest"] = {"first_certified": float(np.mean(ns.stage == 0)), "certified": float(np.mean(ns.certified)),
                       "u0_max_error": float(np.abs(ns.x[:, :nu] - u_ref).max())}
 
-    session = laws.fallback_solver()
-    strategies = laws.strategies
-
-    def pipeline_one(score_fn: Any) -> Any:
-        def one(x: np.ndarray) -> np.ndarray:
-            s, best, _, plan = laws.certify_one(score_fn(x), x, top_k=cfg.top_k)
-            if s < 0:
-                plan = session.solve(x[None, :], active=strategies[best][None, :]).x[0]
-            return plan[:nu]
-        return one
-
     times: dict[str, dict[str, Any]] = {}
 
     def batched(fn: Any) -> float:
@@ -143,10 +147,11 @@ def measure_size(system: str, horizon: int, cfg: Config, log: Any = print) -> di
 
     times["certified active set"] = {
         "batched": batched(lambda xi: enhance.certified_solve(laws, clf(xi), xi, top_k=cfg.top_k, duals=False)),
-        "one": _summary(one_state_times(pipeline_one(clf.one), xi_test, cfg.passes))}
+        "one": _summary(one_state_times(certified_one(laws, clf.one, top_k=cfg.top_k), xi_test, cfg.passes))}
     times["nearest neighbour + certificate"] = {
         "batched": batched(lambda xi: enhance.certified_solve(laws, nearest(xi), xi, top_k=cfg.top_k, duals=False)),
-        "one": _summary(one_state_times(pipeline_one(nearest.one), xi_test, cfg.passes))}
+        "one": _summary(one_state_times(certified_one(laws, nearest.one, top_k=cfg.top_k), xi_test,
+                                        cfg.passes))}
     own = np.full(len(xi_test), np.inf)
     wall = np.full(len(xi_test), np.inf)
     for _ in range(cfg.passes):
