@@ -275,15 +275,6 @@ def _kernels() -> dict[str, Any]:
         return True
 
     @numba.njit(cache=True)
-    def law(L, r, x, out):  # pragma: no cover - compiled
-        d = x.shape[0]
-        for p in range(L.shape[1]):
-            acc = L[r, p, d]
-            for k in range(d):
-                acc += L[r, p, k] * x[k]
-            out[p] = acc
-
-    @numba.njit(cache=True)
     def sequential(X, order, rows, offsets, tol, out):  # pragma: no cover - compiled
         for i in range(X.shape[0]):
             out[i] = -1
@@ -302,11 +293,17 @@ def _kernels() -> dict[str, Any]:
 
     @numba.njit(cache=True)
     def answer(X, i, r, L, nu, out):  # pragma: no cover - compiled
+        # out[i] = (u₀ by region r's law L[r] [x; 1], r), NaN and −1 outside
         out[i, nu] = r
-        if r >= 0:
-            law(L, r, X[i], out[i])
-        else:
-            out[i, :nu] = np.nan
+        d = X.shape[1]
+        for p in range(nu):
+            if r < 0:
+                out[i, p] = np.nan
+                continue
+            acc = L[r, p, d]
+            for k in range(d):
+                acc += L[r, p, k] * X[i, k]
+            out[i, p] = acc
 
     @numba.njit(cache=True)
     def sequential_packed(X, F, I, out):  # pragma: no cover - compiled

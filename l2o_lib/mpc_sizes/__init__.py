@@ -10,9 +10,7 @@ candidate and 100 % after the fallback, or why not), :func:`crossovers`, :func:`
 
 from __future__ import annotations
 
-import json
 import math
-import os
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +18,6 @@ import numpy as np
 
 SCHEMA = "l2o-book/mpc-sizes/1"
 DEFAULT_PATH = Path(__file__).resolve().parents[2] / "data" / "mpc_sizes.json"
-DATA_ENV = "L2O_DATA_DIR"
 KEYS = {"schema", "mode", "config", "environment", "seconds", "sizes"}
 SIZE_KEYS = {"system", "horizon", "nx", "nu", "n_train", "n_test", "strategies", "classifier", "nearest", "partition",
              "tree", "storage_bytes", "time", "load_average"}
@@ -62,13 +59,9 @@ def validate(doc: dict[str, Any]) -> dict[str, Any]:
 
 def load(path: str | Path | None = None) -> dict[str, Any]:
     """The recorded sweep (``mpc_sizes.json`` in ``$L2O_DATA_DIR`` or the repository's ``data/``), validated."""
-    if path is None:
-        env = os.environ.get(DATA_ENV)
-        path = Path(env) / "mpc_sizes.json" if env else DEFAULT_PATH
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"mpc_sizes: no recorded sweep at {path}; run `python -m l2o_lib.mpc_sizes`")
-    return validate(json.loads(path.read_text()))
+    from l2o_lib.scaling import load_recorded
+
+    return load_recorded(DEFAULT_PATH, path, validate, "l2o_lib.mpc_sizes")
 
 
 def systems(doc: dict[str, Any]) -> list[str]:

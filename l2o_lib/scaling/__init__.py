@@ -51,13 +51,19 @@ def validate(doc: dict[str, Any]) -> dict[str, Any]:
 
 def load(path: str | Path | None = None) -> dict[str, Any]:
     """The recorded sweep (``scaling.json`` in ``$L2O_DATA_DIR`` or the repository's ``data/``), validated."""
+    return load_recorded(DEFAULT_PATH, path, validate, "l2o_lib.scaling")
+
+
+def load_recorded(default: Path, path: str | Path | None, check: Any, command: str) -> dict[str, Any]:
+    """A recorded sweep's JSON, validated by ``check``: ``path``, else the file named like ``default`` in
+    ``$L2O_DATA_DIR``, else ``default``. A missing file names the command (``python -m command``) that writes it."""
     if path is None:
         env = os.environ.get(DATA_ENV)
-        path = Path(env) / "scaling.json" if env else DEFAULT_PATH
+        path = Path(env) / default.name if env else default
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"scaling: no recorded sweep at {path}; run `python -m l2o_lib.scaling`")
-    return validate(json.loads(path.read_text()))
+        raise FileNotFoundError(f"{command.rsplit('.', 1)[-1]}: no recorded sweep at {path}; run `python -m {command}`")
+    return check(json.loads(path.read_text()))
 
 
 # ---------------------------------------------------------------------------- exponents
@@ -467,6 +473,6 @@ def summary_table(doc: dict[str, Any], *, tail: int = 3, solver: str = "Clarabel
 
 
 __all__ = ["DEFAULT_PATH", "SCHEMA", "accuracy_table", "batch_one", "break_even", "crossover", "crossover_table", "crossovers",
-           "exponent_table", "exponents", "families", "fit_exponent", "load", "memory_table", "methods_of", "overhead",
-           "overhead_table", "plot_accuracy", "plot_batches", "plot_sizes", "saturation", "saturation_table",
+           "exponent_table", "exponents", "families", "fit_exponent", "load", "load_recorded", "memory_table", "methods_of",
+           "overhead", "overhead_table", "plot_accuracy", "plot_batches", "plot_sizes", "saturation", "saturation_table",
            "save_plots", "skipped_table", "summary_table", "validate"]
