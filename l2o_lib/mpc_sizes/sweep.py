@@ -204,6 +204,17 @@ def measure_size(system: str, horizon: int, cfg: Config, log: Any = print) -> di
     return row
 
 
+def _one_blas_thread() -> Any:
+    """Limit numpy's BLAS to one thread while the sweep runs (threadpoolctl, where it is installed)."""
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # pragma: no cover - threadpoolctl comes with the book's environment
+        from contextlib import nullcontext
+
+        return nullcontext()
+    return threadpool_limits(1, user_api="blas")
+
+
 def run(cfg: Config, *, mode: str, log: Any = print) -> dict[str, Any]:
     """Every (system, horizon) of ``cfg``, one thread, as the JSON document :func:`l2o_lib.mpc_sizes.load` reads."""
     import platform
@@ -220,10 +231,13 @@ def run(cfg: Config, *, mode: str, log: Any = print) -> dict[str, Any]:
     load = list(os.getloadavg())
     rows = []
     try:
-        for system, horizons in cfg.horizons.items():
-            for N in horizons:
-                log(f"{system} N = {N} ({time.perf_counter() - t0:.0f} s so far)")
-                rows.append(measure_size(system, N, cfg, log))
+        # one BLAS thread too: the batched classifier is a numpy product, and a second thread spinning on a
+        # busy machine costs more than it saves on products this small
+        with _one_blas_thread():
+            for system, horizons in cfg.horizons.items():
+                for N in horizons:
+                    log(f"{system} N = {N} ({time.perf_counter() - t0:.0f} s so far)")
+                    rows.append(measure_size(system, N, cfg, log))
     finally:
         torch.set_num_threads(threads)
     from importlib import metadata
@@ -233,5 +247,5 @@ def run(cfg: Config, *, mode: str, log: Any = print) -> dict[str, Any]:
                                                         for k, v in asdict(cfg).items()},
             "environment": {"python": sys.version.split()[0], **versions,
                             "processor": platform.processor() or platform.machine(), "cpu_count": os.cpu_count(),
-                            "torch_threads": 1, "load_average": load, "load_average_after": list(os.getloadavg())},
+                            "torch_threads": 1, "blas_threads": 1, "load_average": load, "load_average_after": list(os.getloadavg())},
             "seconds": time.perf_counter() - t0, "cpu_seconds": time.process_time() - cpu0, "sizes": rows}
