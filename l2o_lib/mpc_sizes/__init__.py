@@ -189,6 +189,14 @@ STYLE = {PIPELINE: dict(color="C3", marker="o", ls="-"), NEAREST: dict(color="C1
          EXPLICIT[0]: dict(color="C2", marker="^", ls="-."), EXPLICIT[1]: dict(color="C2", marker="D", ls="-")}
 
 
+def _horizon_axis(ax: Any, horizons: list[int]) -> None:
+    from matplotlib.ticker import NullFormatter
+
+    ax.set_xticks(horizons)
+    ax.set_xticklabels([str(h) for h in horizons])
+    ax.xaxis.set_minor_formatter(NullFormatter())
+
+
 def plot_sizes(doc: dict[str, Any], axes: Any = None, *, mode: str = "batched") -> Any:
     """One column per system: µs per state against the horizon N (top; DAQP always one state per call) and the
     number of strategies seen in training and of critical regions (bottom; an open marker: the enumeration
@@ -208,6 +216,7 @@ def plot_sizes(doc: dict[str, Any], axes: Any = None, *, mode: str = "batched") 
                 ax.plot(*zip(*[(n, 1e6 * v) for n, v in pts]), label=m, **STYLE[m])
         ax.set(xscale="log", yscale="log", xlabel="horizon N", ylabel="µs per state",
                title=f"{system} ({'batched' if mode == 'batched' else 'one state per call'})")
+        _horizon_axis(ax, [r["horizon"] for r in rows])
         ax.grid(True, which="both", alpha=0.3)
         ax.legend(fontsize=6)
         ax = axes[1][j]
@@ -219,9 +228,11 @@ def plot_sizes(doc: dict[str, Any], axes: Any = None, *, mode: str = "batched") 
         ax.plot([], [], "D", color="C2", label="critical regions (open: ≥, enumeration stopped)")
         for r in rows:
             ax.annotate(f"{r['classifier']['first_certified']:.0%}", (r["horizon"], r["strategies"]), fontsize=6,
-                        textcoords="offset points", xytext=(0, -10), ha="center", color="C3")
+                        textcoords="offset points", xytext=(8, -3), ha="left", color="C3")
         ax.set(xscale="log", yscale="log", xlabel="horizon N", ylabel="count",
                title="strategies (label: first certified) and regions")
+        _horizon_axis(ax, n)
+        ax.margins(x=0.15)
         ax.grid(True, which="both", alpha=0.3)
         ax.legend(fontsize=6)
     return axes

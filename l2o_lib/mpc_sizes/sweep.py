@@ -247,5 +247,6 @@ def run(cfg: Config, *, mode: str, log: Any = print) -> dict[str, Any]:
                                                         for k, v in asdict(cfg).items()},
             "environment": {"python": sys.version.split()[0], **versions,
                             "processor": platform.processor() or platform.machine(), "cpu_count": os.cpu_count(),
-                            "torch_threads": 1, "blas_threads": 1, "load_average": load, "load_average_after": list(os.getloadavg())},
+                            "torch_threads": 1, "blas_threads": 1, "load_average": load,
+                            "load_average_after": list(os.getloadavg())},
             "seconds": time.perf_counter() - t0, "cpu_seconds": time.process_time() - cpu0, "sizes": rows}
