@@ -138,4 +138,6 @@ def test_recorded_sweep_is_valid():
         assert r["classifier"]["u0_max_error"] < 1e-6 and r["nearest"]["u0_max_error"] < 1e-6
         assert r["classifier"]["certified"] == 1.0 or r["horizon"] >= 40, r["classifier"]
         if r["partition"]["complete"]:
-            assert r["partition"]["test_outside"] == 0 and r["partition"]["u0_max_error"] < 1e-8
+            # explicit MPC's u₀ against DAQP's: 1e-11 up to N = 20, a few 1e-8 at N = 40 (both solve a condensed QP
+            # whose Hessian carries the unstable mode's 1.2^40)
+            assert r["partition"]["test_outside"] == 0 and r["partition"]["u0_max_error"] < 1e-7
