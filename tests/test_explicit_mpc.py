@@ -146,7 +146,6 @@ def test_bad_input(di5):
         NearestStrategy(np.zeros((3, 2)), np.array([0, 1, 5]), 3)
 
 
-@pytest.mark.slow
 def test_horizon_ten_has_the_regions_ppopt_finds():
     """ppopt's graph algorithm finds 197 critical regions for the chapter's MPC (horizon 10, the ±10 box)."""
     fam = problems.get("mpc")
