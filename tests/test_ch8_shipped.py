@@ -32,13 +32,13 @@ def test_certified_active_set_is_optimal_on_fresh_instances(model, fresh):
 
 def test_first_kkt_solve_certifies_most_fresh_instances(model, fresh):
     xi, _ = fresh
-    arrays = pretrained.read_tensors(pretrained.data_dir() / model.card.file)
+    arrays = model.tensors()
     laws = enhance.ActiveSetLaws(model.problem, arrays["strategies"])
     net = from_arrays(ScoreNet(model.problem, len(laws), model.card.config["hidden"]),
                       {k: v for k, v in arrays.items() if k != "strategies"})
     with torch.no_grad():
         scores = net(torch.as_tensor(xi, dtype=torch.float32)).double().numpy()
-    cs = enhance.certified_solve(laws, scores, xi, top_k=3)
+    cs = enhance.CertifiedSolver(laws, model.parts["scores"], top_k=3).solve(xi, scores=scores)
     assert cs.certified.all()
     assert np.mean(cs.stage == 0) >= 0.85
     assert np.mean(cs.stage == 0) >= model.card.headline_extra["certified_first"] - 0.05
@@ -58,7 +58,7 @@ def test_learned_rho_needs_fewer_iterations_than_adaptive(fresh):
     m = load_or_skip("ch8_rho")
     xi, _ = fresh
     net = from_arrays(ScoreNet(m.problem, 1, m.card.config["hidden"]),
-                      pretrained.read_tensors(pretrained.data_dir() / m.card.file))
+                      m.tensors())
     with torch.no_grad():
         rho = 10.0 ** net(torch.as_tensor(xi, dtype=torch.float32))[:, 0].double().numpy()
     learned = OSQPSession(m.problem, eps=1e-3, adaptive_rho=False, max_iter=4000).solve(xi, rho=rho)
