@@ -229,7 +229,7 @@ class ResultsTable(Table):
     rows: list[Row] = field(default_factory=list)
 
     def to_markdown(self) -> str:
-        head = ("| method | N | gap % (mean / max) | eq. viol. (mean / max) | ineq. viol. (mean / max) "
+        head = ("| method | n | gap % (mean / max) | eq. viol. (mean / max) | ineq. viol. (mean / max) "
                 "| time / instance | speed-up vs reference |")
         lines = [f"**{self.title}**\n" if self.title else "", head, "|" + "---|" * 7]
         for r in self.rows:

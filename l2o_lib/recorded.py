@@ -13,7 +13,7 @@ from typing import Any
 from l2o_lib import pretrained
 from l2o_lib.paths import data_dir
 
-COLUMNS = ("model", "method", "N", "gap % (mean / max)", "eq. viol. (mean / max)", "ineq. viol. (mean / max)",
+COLUMNS = ("model", "method", "n", "gap % (mean / max)", "eq. viol. (mean / max)", "ineq. viol. (mean / max)",
            "targets")
 
 

@@ -213,9 +213,9 @@ def tune_rho(family: OSQPForm, xi: np.ndarray, *, rhos: Any = None, eps: float =
     """The starting ρ (adaptive ρ on) with the fewest mean OSQP iterations on the instances ``xi``.
 
     Returns the best ρ and, per candidate, (median, mean, solved share): the tuning a practitioner does once,
-    offline, on training instances. Candidates default to ``10^k`` for k = −2 … 2 in steps of 0.25.
+    offline, on training instances. Candidates default to ``10^k`` for k = −2 … 2 in steps of 0.5.
     """
-    rhos = np.logspace(-2, 2, 17) if rhos is None else np.asarray(rhos, dtype=float)
+    rhos = np.logspace(-2, 2, 9) if rhos is None else np.asarray(rhos, dtype=float)
     stats = {}
     for r in rhos:
         res = OSQPSession(family, eps=eps, rho=float(r), **settings).solve(xi, check_domain=False)

@@ -177,38 +177,43 @@ class DAQPController(_PlanMemory):
 
 class ClarabelController(_PlanMemory):
     """Exact MPC by Clarabel (interior point, no warm start), one solve per system and step; the input applied is
-    clipped to its box (Clarabel's answer meets it to its tolerance)."""
+    clipped to its box (Clarabel's answer meets it to its tolerance). ``terminal_set = (H, h)`` adds the terminal
+    constraint H x_N ≤ h (:class:`TerminalSetQP`)."""
 
-    def __init__(self, family: LinearMPCForm, *, tol: float = 1e-8, name: str = "exact MPC (Clarabel)"):
+    def __init__(self, family: LinearMPCForm, *, tol: float = 1e-8, name: str | None = None,
+                 terminal_set: tuple[np.ndarray, np.ndarray] | None = None):
         super().__init__(family)
         import clarabel
         import scipy.sparse as sp
 
-        self.name = name
-        data = family.qp(None)
-        n, m_eq = data.P.shape[0], data.n_eq
-        eye = sp.eye(n, format="csc")
+        self.form = family if terminal_set is None else TerminalSetQP(family, *terminal_set)
+        self.name = name or ("exact MPC (Clarabel)" if terminal_set is None else "exact MPC (Clarabel, terminal set)")
+        data = self.form.qp(None)
+        m_eq = data.n_eq
+        ineq = data.A[m_eq:]
+        # l ≤ A x ≤ u as Clarabel's cones: equalities, then A x ≤ u where u is finite, −A x ≤ −l where l is
+        self._up, self._lo = np.isfinite(data.u[0, m_eq:]), np.isfinite(data.l[0, m_eq:])
         self.P = sp.triu(data.P).tocsc()
         self.q = data.q
-        self.Acl = sp.vstack([data.A[:m_eq], eye, -eye]).tocsc()
-        self.cones = [clarabel.ZeroConeT(m_eq), clarabel.NonnegativeConeT(2 * n)]
+        self.Acl = sp.vstack([data.A[:m_eq], ineq[self._up], -ineq[self._lo]]).tocsc()
+        self.cones = [clarabel.ZeroConeT(m_eq), clarabel.NonnegativeConeT(int(self._up.sum() + self._lo.sum()))]
         s = clarabel.DefaultSettings()
         s.verbose = False
         s.tol_gap_abs = s.tol_gap_rel = s.tol_feas = tol
-        self.settings, self.m_eq, self.n = s, m_eq, n
+        self.settings, self.m_eq = s, m_eq
 
     def step(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         import clarabel
 
         x = self._check(x)
-        data = self.family.qp(x, check_domain=False)
-        n, m = self.n, self.m_eq
+        data = self.form.qp(x, check_domain=False)
+        m = self.m_eq
         shifted = shift_plan(self.plans, self.family)
         sol_x = np.full_like(shifted, np.nan)
         dt, ok = np.zeros(len(x)), np.zeros(len(x), dtype=bool)
         for i in range(len(x)):
             t0 = time.perf_counter()
-            b = np.concatenate([data.l[i, :m], data.u[i, m:m + n], -data.l[i, m:m + n]])
+            b = np.concatenate([data.l[i, :m], data.u[i, m:][self._up], -data.l[i, m:][self._lo]])
             sol = clarabel.DefaultSolver(self.P, self.q, self.Acl, b, self.cones, self.settings).solve()
             ok[i] = str(sol.status).endswith("Solved") and "Almost" not in str(sol.status)
             if ok[i]:
