@@ -25,9 +25,9 @@ def test_setup_cell_is_behind_a_toggle_and_badges_open_student_notebooks(built_b
     for entry in _toc_files():
         path = built_book / f"{entry}.html"
         text = path.read_text(encoding="utf-8")
-        if "# Setup: in Colab" not in text:
+        if "Setup: in Colab, fetch the book" not in text:
             continue
-        cell = text[text.rindex('<div class="cell ', 0, text.index("# Setup: in Colab")):text.index("# Setup: in Colab")]
+        cell = text[text.rindex('<div class="cell ', 0, text.index("Setup: in Colab, fetch the book")):text.index("Setup: in Colab, fetch the book")]
         assert "tag_hide-input" in cell and "<details" in cell, f"{entry}: the setup cell's input is not hidden"
         links = re.findall(r'href="(https://colab\.research\.google\.com/[^"]+)"', text)
         assert links and all("/students/" in h for h in links), f"{entry}: Colab links {links}"
