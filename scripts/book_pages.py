@@ -391,9 +391,10 @@ def expected_output(cell: dict[str, Any], record: dict[str, Any] | None) -> list
     if record.get("sha") != cell["sha"]:
         return ["   *The recorded output is stale (the cell changed since): run `python scripts/run_chapters.py "
                 "--quick`.*"]
-    shown = [f"{n} {what}{'s' if n > 1 else ''}" for n, what in ((record["figures"], "figure"),
-                                                                 (record["widgets"], "widget"), (record["html"], "HTML table"))
-             if n]
+    kinds = ((record["figures"], "figure", "figures"), (record["widgets"], "progress bar or widget",
+                                                                "progress bars or widgets"),
+             (record["html"], "HTML table", "HTML tables"))
+    shown = [f"{n} {one if n == 1 else many}" for n, one, many in kinds if n]
     head = "   *Expected in quick mode:* " + (_and(shown) if shown else "no figure")
     if not record["text"]:
         return [head + "."]

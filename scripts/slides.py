@@ -1,15 +1,16 @@
 """Slide decks for the workshop's hands-on slots, built from the book's own sources.
 
-    python scripts/slides.py EXECUTED_FOLDER OUT_FOLDER     # e.g. _build/jupyter_execute/chapters _build/html/downloads/slides
+    python scripts/slides.py EXECUTED_FOLDER OUT_FOLDER   # e.g. _build/html/downloads/executed /tmp/slides
 
 One self-contained HTML file per hands-on slot of every plan in ``chapters/workshop_plan.yml``
 (``PLAN-NN.html``, the name ``book_pages.slides_name`` gives): a title slide with the slot's minutes, one slide per
-live cell the slot runs (what to say as its headline and caption, its output from the executed notebook:
-figures embedded as PNG, printed lines and results tables; the code folded under it), the questions for the room, the recommended exercise
-and a closing slide. The book build writes them (``_ext/book_fixes.py``, from the notebooks it has just executed) into
-``downloads/slides/``. Nothing is fetched from a network: the arrow keys, Page Up/Down and a click move between
-slides with a few lines of inline script, math uses the book's own MathJax copy (``_static/mathjax``) when the deck
-sits inside the built book, and printing gives one slide per page (a PDF handout).
+live cell the slot runs (what to say as its headline and caption, its output from the executed notebook: figures
+embedded as PNG, printed lines and results tables; the code folded under it), the questions for the room, the
+recommended exercise and a closing slide. The book build writes them (``_ext/book_fixes.py``, from the notebooks
+it has just executed) into ``downloads/slides/``. Nothing is fetched from a network: the arrow keys, Page Up/Down
+and a click move between slides with a few lines of inline script, math uses the book's own MathJax copy
+(``_static/mathjax``) when the deck sits inside the built book, and printing gives one slide per page (a PDF
+handout).
 """
 
 from __future__ import annotations
