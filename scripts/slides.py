@@ -27,7 +27,7 @@ import chapters_lib as cl  # noqa: E402
 
 MAX_CODE_LINES, MAX_TEXT_LINES = 24, 14
 MAX_HTML = 150_000  # characters of an HTML output shown as it is; a larger one (a static slider) shows its last frame
-_FRAME = re.compile(r'<img[^>]+src="(data:image/png;base64,[^"]+)"')
+_FRAME = re.compile(r"data:image/png;base64,[A-Za-z0-9+/=]+")  # the frames of a static slider, wherever they sit
 MATHJAX = "../../_static/mathjax/tex-chtml.js"  # from downloads/slides/ in the built book
 
 STYLE = """

@@ -49,7 +49,11 @@ def _chapter(folder: Path) -> None:
     nbformat.write(nb, folder / "01_tiny.ipynb")
     nb.cells[1].outputs = [nbformat.v4.new_output("stream", name="stdout", text="the answer is 4\n"),
                            nbformat.v4.new_output("display_data", data={"image/png": PNG, "text/plain": "<Figure>"})]
-    nb.cells[2].outputs = [nbformat.v4.new_output("display_data", data={"text/markdown": "| a | b |\n|---|---|\n| 1 | 2 |"})]
+    nb.cells[2].outputs = [nbformat.v4.new_output("display_data", data={"text/markdown": "| a | b |\n|---|---|\n| 1 | 2 |"}),
+                           nbformat.v4.new_output("display_data", data={"text/html": '<div class="slider"><img src="">'
+                                                  + "<script>var frames = " + str([f"data:image/png;base64,{PNG}",
+                                                                                   "data:image/png;base64,TEFTVA=="])
+                                                  + ";</script>" + " " * slides.MAX_HTML + "</div>"})]
     (folder / "executed").mkdir()
     nbformat.write(nb, folder / "executed" / "01_tiny.ipynb")
     student = nbformat.v4.new_notebook()
@@ -68,6 +72,8 @@ def test_one_self_contained_deck_per_hands_on_slot(tmp_path):
     assert page.count('<section class="slide">') == 1 + 2 + 1 + 1 + 1  # title, 2 live cells, questions, exercise, end
     assert "live cell 1 of 2" in page and "live cell 2 of 2" in page
     assert f"data:image/png;base64,{PNG}" in page and "the answer is 4" in page and "<table>" in page
+    assert '<img alt="figure" src="data:image/png;base64,TEFTVA==">' in page  # a static slider: its last frame
+    assert "var frames" not in page
     assert "<h2>The figure says it all.</h2>" in page and "Why?" in page and "Exercise 1.1: Add" in page
     assert "7 min</td><td>2 × 3 min</td><td>5 min</td><td>2 min" in page  # talk, live cells, exercise, install
     assert "colab.research.google.com" in page and "students/01_tiny.ipynb" in page
