@@ -237,7 +237,7 @@ def wide_prediction(tmp: Path):
     from l2o_lib import pretrained
 
     two_d = fam("nonconvex_2d")
-    predict = pretrained._checked_predict(two_d, lambda xi: np.zeros((len(xi), 5)), "wide")
+    predict = pretrained.checked_predict(two_d, lambda xi: np.zeros((len(xi), 5)), "wide")
     return predict(two_d.sample(3, 0))
 
 
@@ -378,7 +378,7 @@ CASES: list[Case] = [
          r"field 'headline' key 'gap_mean_pct' is not a field of metrics.Row"),
     Case("target key not a Row field", load_edited(setter(targets={"gap_mean_percent_below": 0.5})), ValueError,
          r"field 'targets' key 'gap_mean_percent_below' is not a numeric field"),
-    Case("old-format card", old_format_card, ValueError, r"field 'schema' is None.*--write-manifest"),
+    Case("old-format card", old_format_card, ValueError, r"field 'schema' is None, expected 'l2o-book/model-card/2'"),
     Case("save: target not a Row field", save_card(targets={"gap_mean_pct": 1.0}), ValueError,
          r"save\(m\): field 'targets' key 'gap_mean_pct'"),
     Case("save: loader outside the registry", save_card(loader="os:system"), ValueError,
@@ -448,7 +448,7 @@ CASES: list[Case] = [
     Case("reference_row: nothing solved", ref_none_solved, ValueError, r"reference_row: the reference \(test\) solved none"),
     Case("reference_row: empty batch", ref_empty, ValueError, r"reference_row: ξ must be a non-empty batch"),
     Case("compare: reference of another length", compare_other_length, ValueError,
-         r"compare: reference has 2 instances but ξ has 3"),
+         r"compare: the reference has 2 instances but ξ has 3"),
     Case("compare: empty batch", compare_empty, ValueError, r"compare: ξ is an empty batch"),
     Case("per_instance: x of another length", per_instance_bad(2, 3), ValueError,
          r"per_instance: x must have shape \(3, 2\), got \(2, 2\)"),

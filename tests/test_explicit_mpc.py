@@ -123,9 +123,15 @@ def test_nearest_strategy_goes_through_the_certificate(di5, fresh):
     _, idx = nearest.tree.query(xi[:5])
     assert np.array_equal(np.argmax(scores[:5], axis=1), ids[idx])
     np.testing.assert_array_equal(nearest.one(xi[0]), scores[0])
-    cs = enhance.certified_solve(laws, scores, xi, top_k=3)
+    solver = enhance.CertifiedSolver(laws, nearest, top_k=3)
+    cs = solver.solve(xi)
     assert cs.certified.all() and np.mean(cs.stage == 0) > 0.8
     np.testing.assert_allclose(cs.x[:, :fam.nu], x[:, :fam.nu], atol=1e-7)
+    # one state per call, through the nearest neighbours' own scores
+    for i in range(0, len(xi), 50):
+        one = solver.solve_one(xi[i])
+        assert one.certified and one.stage == cs.stage[i]
+        np.testing.assert_allclose(one.x, cs.x[i], atol=1e-9)
 
 
 def test_bad_input(di5):

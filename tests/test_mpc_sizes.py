@@ -125,7 +125,7 @@ def test_quick_sweep_end_to_end(tmp_path):
 
 
 def test_recorded_sweep_is_valid():
-    path = mpc_sizes.DEFAULT_PATH
+    path = mpc_sizes.default_path()
     if not path.is_file():
         pytest.skip("no recorded sweep yet (python -m l2o_lib.mpc_sizes)")
     doc = mpc_sizes.load(path)

@@ -16,12 +16,11 @@ from __future__ import annotations
 
 from collections import deque
 from functools import cache
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
-if TYPE_CHECKING:
-    from l2o_lib.explicit_mpc.partition import Partition
+from l2o_lib.explicit_mpc.regions import Partition
 
 #: a state this far (relative to the box) outside a region's halfspace still counts as inside
 TOL = 1e-9

@@ -1,9 +1,9 @@
 """Nearest-neighbour strategy lookup: the learning-free middle ground between explicit MPC and a classifier.
 
 The candidates for a state are the strategies of its ``k`` nearest training states (nearest first), given as
-scores to the certified pipeline (:func:`l2o_lib.enhance.certified_solve` or
-:meth:`~l2o_lib.enhance.ActiveSetLaws.certify_one`): the same region tests, the same fallback. Nothing is
-trained; what it stores is the training states and their strategy indices.
+scores to the certified pipeline (``CertifiedSolver(laws, NearestStrategy(...))`` of :mod:`l2o_lib.enhance`): the
+same region tests, the same fallback. Nothing is trained; what it stores is the training states and their strategy
+indices.
 """
 
 from __future__ import annotations

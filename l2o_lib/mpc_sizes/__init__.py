@@ -17,7 +17,6 @@ from typing import Any
 import numpy as np
 
 SCHEMA = "l2o-book/mpc-sizes/1"
-DEFAULT_PATH = Path(__file__).resolve().parents[2] / "data" / "mpc_sizes.json"
 KEYS = {"schema", "mode", "config", "environment", "seconds", "sizes"}
 SIZE_KEYS = {"system", "horizon", "nx", "nu", "n_train", "n_test", "strategies", "classifier", "nearest", "partition",
              "tree", "storage_bytes", "time", "load_average"}
@@ -57,11 +56,21 @@ def validate(doc: dict[str, Any]) -> dict[str, Any]:
     return doc
 
 
+def default_path(quick: bool = False) -> Path:
+    """Where the recorded sweep lives: ``mpc_sizes.json`` (or ``mpc_sizes_quick.json``) in the data folder."""
+    from l2o_lib.paths import data_dir
+
+    return data_dir() / ("mpc_sizes_quick.json" if quick else "mpc_sizes.json")
+
+
 def load(path: str | Path | None = None) -> dict[str, Any]:
     """The recorded sweep (``mpc_sizes.json`` in ``$L2O_DATA_DIR`` or the repository's ``data/``), validated."""
-    from l2o_lib.scaling import load_recorded
+    import json
 
-    return load_recorded(DEFAULT_PATH, path, validate, "l2o_lib.mpc_sizes")
+    file = default_path() if path is None else Path(path)
+    if not file.is_file():
+        raise FileNotFoundError(f"mpc_sizes: no recorded sweep at {file}; run `python -m l2o_lib.mpc_sizes`")
+    return validate(json.loads(file.read_text()))
 
 
 def systems(doc: dict[str, Any]) -> list[str]:
@@ -238,5 +247,5 @@ def plot_sizes(doc: dict[str, Any], axes: Any = None, *, mode: str = "batched") 
     return axes
 
 
-__all__ = ["DEFAULT_PATH", "METHODS", "SCHEMA", "crossovers", "load", "plot_sizes", "ratios", "systems", "table",
+__all__ = ["METHODS", "SCHEMA", "crossovers", "default_path", "load", "plot_sizes", "ratios", "systems", "table",
            "target", "validate"]

@@ -19,7 +19,7 @@ def main(argv: list[str] | None = None) -> int:
     from l2o_lib.mpc_sizes import sweep
 
     cfg = sweep.QUICK if args.quick else sweep.FULL
-    out = args.out or mpc_sizes.DEFAULT_PATH.with_name("mpc_sizes_quick.json" if args.quick else "mpc_sizes.json")
+    out = args.out or mpc_sizes.default_path(args.quick)
     doc = mpc_sizes.validate(sweep.run(cfg, mode="quick" if args.quick else "full"))
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(doc, indent=1) + "\n")

@@ -2,15 +2,16 @@
 
 For a LinearMPC (a system and a horizon N): training states labelled by DAQP (an exact active-set solver;
 the strategies are :func:`~l2o_lib.enhance.active_sets` of its solutions, as chapter 8 takes them from
-Clarabel's), chapter 8's classifier recipe, the certified pipeline as chapter 8 runs it (compiled classifier,
-region tests of the top three strategies, DAQP warm-started from the best one as the fallback), the
-nearest-neighbour lookup through the same certificate, DAQP alone (one workspace set up once, a cold start per
-state), and explicit MPC (the full partition, sequential search by region frequency and the binary search tree).
+Clarabel's), chapter 8's classifier recipe, the certified pipeline as chapter 8 runs it
+(:class:`~l2o_lib.enhance.CertifiedSolver`: compiled classifier, region tests of the top three strategies, DAQP
+warm-started from the best one as the fallback), the nearest-neighbour lookup through the same certificate, DAQP
+alone (one workspace set up once, a cold start per state), and explicit MPC (the full partition, sequential search
+by region frequency and the binary search tree).
 
 Every method answers the same held-out states. Batched: one call on all of them, the fastest of a few calls
-(:func:`~l2o_lib.scaling.measure.time_calls`). One state at a time: one Python call per state, each state's
-fastest of ``passes`` passes, then the mean over the states (DAQP: its own reported time and the call's wall
-time, likewise).
+(:func:`~l2o_lib.scaling.measure.time_calls`). One state at a time: one Python call per state
+(``CertifiedSolver.solve_one`` as chapter 9's hybrid calls it, the locators' ``one``), each state's fastest of
+``passes`` passes, then the mean over the states (DAQP: its own reported time and the call's wall time, likewise).
 """
 
 from __future__ import annotations
@@ -62,21 +63,6 @@ def one_state_times(fn: Any, xi: np.ndarray, passes: int) -> np.ndarray:
     return best
 
 
-def certified_one(laws: Any, score_one: Any, *, top_k: int = 3) -> Any:
-    """The certified pipeline for one state per call, as chapter 9's hybrid runs it: ``score_one(x)`` (e.g. a
-    compiled classifier's ``.one``), the top-k region tests (:meth:`~l2o_lib.enhance.ActiveSetLaws.certify_one`),
-    DAQP warm-started from the best strategy where none passes. Returns ``x ↦ u₀``."""
-    session, strategies, nu = laws.fallback_solver(), laws.strategies, laws.family.nu
-
-    def one(x: np.ndarray) -> np.ndarray:
-        s, best, _, plan = laws.certify_one(score_one(x), x, top_k=top_k)
-        if s < 0:
-            plan = session.solve(x[None, :], active=strategies[best][None, :]).x[0]
-        return plan[:nu]
-
-    return one
-
-
 def _summary(t: np.ndarray) -> dict[str, float]:
     return {"mean": float(np.mean(t)), "median": float(np.median(t)), "p99": float(np.percentile(t, 99)),
             "max": float(np.max(t))}
@@ -123,8 +109,10 @@ def measure_size(system: str, horizon: int, cfg: Config, log: Any = print) -> di
     clf = export_score_net(net.float().eval())
     clf.warm_up()
     scores = clf(xi_test)
-    cs = enhance.certified_solve(laws, scores, xi_test, top_k=cfg.top_k, duals=False)
-    G, radius = laws.region()
+    solver = enhance.CertifiedSolver(laws, clf, top_k=cfg.top_k)
+    solver.warm_up(xi_test)
+    cs = solver.solve(xi_test, scores=scores, duals=False)
+    reg = laws.region(**solver.tol)
     row["classifier"] = {"hidden": list(CLASSIFIER_RECIPE["hidden"]), "epochs": cfg.epochs, "train_seconds": train_seconds,
                          "multiply_adds": clf.multiply_adds,
                          "top1": float(np.mean(np.argmax(scores, axis=1) == test_strategy)),
@@ -136,7 +124,9 @@ def measure_size(system: str, horizon: int, cfg: Config, log: Any = print) -> di
         f"{row['classifier']['first_certified']:.1%}, trained in {train_seconds:.0f} s")
 
     nearest = NearestStrategy(xi_train, strategy, len(laws), k=cfg.top_k)
-    ns = enhance.certified_solve(laws, nearest(xi_test), xi_test, top_k=cfg.top_k, duals=False)
+    nn_solver = enhance.CertifiedSolver(laws, nearest, top_k=cfg.top_k)
+    nn_solver.warm_up(xi_test)
+    ns = nn_solver.solve(xi_test, duals=False)
     row["nearest"] = {"first_certified": float(np.mean(ns.stage == 0)), "certified": float(np.mean(ns.certified)),
                       "u0_max_error": float(np.abs(ns.x[:, :nu] - u_ref).max())}
 
@@ -145,22 +135,20 @@ def measure_size(system: str, horizon: int, cfg: Config, log: Any = print) -> di
     def batched(fn: Any) -> float:
         return time_calls(lambda: fn(xi_test), budget=cfg.batch_budget, max_repeat=7)["seconds"] / len(xi_test)
 
-    times["certified active set"] = {
-        "batched": batched(lambda xi: enhance.certified_solve(laws, clf(xi), xi, top_k=cfg.top_k, duals=False)),
-        "one": _summary(one_state_times(certified_one(laws, clf.one, top_k=cfg.top_k), xi_test, cfg.passes))}
-    times["nearest neighbour + certificate"] = {
-        "batched": batched(lambda xi: enhance.certified_solve(laws, nearest(xi), xi, top_k=cfg.top_k, duals=False)),
-        "one": _summary(one_state_times(certified_one(laws, nearest.one, top_k=cfg.top_k), xi_test,
-                                        cfg.passes))}
+    # one state per call as chapter 9's hybrid runs it: the fallback's answer taken on DAQP's own status
+    for name, session in (("certified active set", solver), ("nearest neighbour + certificate", nn_solver)):
+        times[name] = {"batched": batched(lambda xi, s=session: s.solve(xi, duals=False)),
+                       "one": _summary(one_state_times(lambda x, s=session: s.solve_one(x, check=False), xi_test,
+                                                       cfg.passes))}
     own = np.full(len(xi_test), np.inf)
     wall = np.full(len(xi_test), np.inf)
     for _ in range(cfg.passes):
         r = daqp.solve(xi_test)
         own, wall = np.minimum(own, r.solve_time), np.minimum(wall, r.wall_time)
-    row["daqp_iterations"] = float(np.mean(r.iterations))
+    row["daqp_iterations"] = float(np.mean(r.iters))
     times["DAQP, own time"] = {"batched": None, "one": _summary(own)}
     times["DAQP, wall"] = {"batched": None, "one": _summary(wall)}
-    region_bytes = G.nbytes + radius.nbytes
+    region_bytes = reg.G.nbytes + reg.radius.nbytes + reg.rows.nbytes
     u0_law_bytes = len(laws) * nu * (fam.nx + 1) * 8
     clf_bytes = sum(w.nbytes + b.nbytes for w, b in zip(clf.weights, clf.biases))
     fallback_bytes = daqp.H.nbytes + daqp.Gamma.nbytes + daqp.Phi.nbytes + daqp.F.nbytes

@@ -2,7 +2,7 @@
 
 What a family can do is declared by the capabilities it has (:mod:`l2o_lib.problems.capabilities`):
 ``isinstance(family, QPForm)``, ``LinearlyConstrained`` (a ``standard_form()``), ``Proximable``, ``OSQPForm``
-(OSQP's sparse form ``qp(ξ)``).
+(OSQP's sparse form ``qp(ξ)``), ``LinearMPCForm`` (a linear MPC problem: dynamics, weights, boxes, its QP forms).
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from l2o_lib.problems.base import OPTIMAL, CvxpyFamily, ProblemFamily, Solution
 from l2o_lib.problems.capabilities import (
     DiagonalHessianForm,
     LinearlyConstrained,
+    LinearMPCForm,
     OSQPForm,
     Proximable,
     QPForm,
@@ -60,6 +61,6 @@ def key_of(family: ProblemFamily) -> str:
 
 __all__ = [
     "FAMILIES", "OPTIMAL", "CvxpyFamily", "DiagonalHessianForm", "DoubleWell", "EntropyMax", "L1QPBox", "LinearMPC",
-    "LinearQP", "LinearlyConstrained", "Nonconvex2D", "OSQPForm", "ProblemFamily", "Proximable", "QPForm", "QuadraticForm",
-    "SimplexEntropyForm", "Solution", "StandardForm", "dc3_qp", "get", "key_of", "param_qp",
+    "LinearMPCForm", "LinearQP", "LinearlyConstrained", "Nonconvex2D", "OSQPForm", "ProblemFamily", "Proximable", "QPForm",
+    "QuadraticForm", "SimplexEntropyForm", "Solution", "StandardForm", "dc3_qp", "get", "key_of", "param_qp",
 ]

@@ -47,6 +47,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from l2o_lib.problems.base import OPTIMAL, ProblemFamily
+from l2o_lib.problems.capabilities import LinearMPCForm
 
 if TYPE_CHECKING:
     import scipy.sparse as sp
@@ -109,7 +110,7 @@ class CondensedQP:
     Gamma: np.ndarray
 
 
-class LinearMPC(ProblemFamily):
+class LinearMPC(ProblemFamily, LinearMPCForm):
     """MPC of a constrained linear system; ξ = x₀ in the feasible part of the box [−xi_bound, xi_bound]^nx."""
 
     reference_solver = "Clarabel"
@@ -126,9 +127,12 @@ class LinearMPC(ProblemFamily):
             if v is not None:
                 spec[key] = v
         for key in ("x_bound", "u_bound", "q", "r"):
-            if not np.isfinite(spec[key]) or spec[key] <= 0:
-                raise ValueError(f"mpc: {key} must be a positive number, got {spec[key]!r}")
-        if not np.isfinite(xi_bound) or xi_bound <= 0:
+            v = spec[key]
+            if isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating)) or not (
+                    np.isfinite(v) and v > 0):
+                raise ValueError(f"mpc: {key} must be a positive number, got {v!r}")
+        if isinstance(xi_bound, bool) or not isinstance(xi_bound, (int, float, np.integer, np.floating)) or not (
+                np.isfinite(xi_bound) and xi_bound > 0):
             raise ValueError(f"mpc: xi_bound must be a positive number, got {xi_bound!r}")
         self.system = system
         self.A = np.asarray(spec["A"], dtype=float)
@@ -181,13 +185,20 @@ class LinearMPC(ProblemFamily):
         self.z_max = np.concatenate([np.tile(self.u_max, N), np.tile(self.x_max, N)])
         self.z_min = np.concatenate([np.tile(self.u_min, N), np.tile(self.x_min, N)])
 
+    def _plans(self, x: Any, where: str) -> Any:
+        if len(x.shape) != 2 or x.shape[1] != self.n_vars:
+            raise ValueError(f"{self.name}.{where}: plans must have shape (batch, {self.n_vars}) = (u₀ … u_N−1, "
+                             f"x₁ … x_N), got {tuple(x.shape)}")
+        return x
+
     def first_input(self, x: Any) -> Any:
         """u₀ of each solution, shape ``(batch, nu)``: what an MPC controller applies."""
-        return x[:, :self.nu]
+        return self._plans(x, "first_input")[:, :self.nu]
 
     def inputs(self, x: Any) -> Any:
         """All inputs, shape ``(batch, N, nu)``."""
-        return np.asarray(x)[:, :self.horizon * self.nu].reshape(-1, self.horizon, self.nu)
+        x = self._plans(np.asarray(x), "inputs")
+        return x[:, :self.horizon * self.nu].reshape(-1, self.horizon, self.nu)
 
     def states(self, x: Any, xi: Any) -> np.ndarray:
         """The trajectory x₀ … x_N, shape ``(batch, N + 1, nx)``."""
@@ -225,8 +236,12 @@ class LinearMPC(ProblemFamily):
         n = xi.shape[0]
         lo = np.concatenate([beq, np.tile(self.z_min, (n, 1))], axis=1)
         hi = np.concatenate([beq, np.tile(self.z_max, (n, 1))], axis=1)
-        A = sp.vstack([sp.csc_matrix(self.A_eq), sp.eye(self.n_vars)]).tocsc()
-        return QPData(P=sp.csc_matrix(2.0 * self.H), q=np.zeros(self.n_vars), A=A, l=lo, u=hi, n_eq=self.n_eq)
+        shared = self.__dict__.get("_qp_shared")
+        if shared is None:  # P and A do not depend on ξ: built once
+            shared = self.__dict__["_qp_shared"] = (
+                sp.csc_matrix(2.0 * self.H), sp.vstack([sp.csc_matrix(self.A_eq), sp.eye(self.n_vars)]).tocsc())
+        P, A = shared
+        return QPData(P=P, q=np.zeros(self.n_vars), A=A, l=lo, u=hi, n_eq=self.n_eq)
 
     def osqp_data(self, xi: Any, *, check_domain: bool = True) -> QPData:
         """Alias of :meth:`qp` with ξ given."""
@@ -322,7 +337,16 @@ class LinearMPC(ProblemFamily):
                 res = linprog(np.concatenate([-d, np.zeros(n_extra)]), method="highs", **lp)
                 if res.status == 0:
                     pts.append(res.x[:self.nx])
-            hull = ConvexHull(np.unique(np.round(np.array(pts), 12), axis=0))
+            pts = np.unique(np.round(np.array(pts).reshape(-1, self.nx), 12), axis=0)
+            if len(pts) <= self.nx:
+                raise ValueError(f"{self.name}: the feasible set of x₀ could not be mapped: the support LPs found "
+                                 f"{len(pts)} distinct feasible state(s) with |u| ≤ {self.u_max.max():g}, |x| ≤ "
+                                 f"{self.x_max.max():g}, N = {self.horizon} (the set is empty, has no interior, or "
+                                 "the bounds are too small for the LP solver)")
+            try:
+                hull = ConvexHull(pts)
+            except Exception as exc:  # a flat set: Qhull's error, named
+                raise ValueError(f"{self.name}: the feasible set of x₀ has no interior ({str(exc).splitlines()[0]})") from None
             cache.append((hull.equations[:, :-1], -hull.equations[:, -1]))
         return cache[0]
 
