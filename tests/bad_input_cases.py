@@ -465,7 +465,26 @@ CASES: list[Case] = [
          r"--cache-dir /proc/nope: cannot create it"),
     Case("scorecard --executor threads", cli(["--executor", "threads", "--json", "{tmp}/s.json", "--cache-dir", "{tmp}/c"]),
          Usage, r"--executor: invalid choice: 'threads' \(choose from '?serial'?, '?processes'?\)"),
+    # ---- explicit MPC and the MPC size sweep
+    Case("explicit MPC of a family that is not an MPC", lambda tmp: explicit_partition(fam("dc3_qp")), TypeError,
+         r"build_partition needs a LinearMPC-like family"),
+    Case("explicit MPC with no time to build", lambda tmp: explicit_partition(fam("mpc", horizon=2), time_limit=-1),
+         ValueError, r"time_limit must be a positive number"),
+    Case("mpc_sizes.load of a missing file", lambda tmp: mpc_sizes_load(tmp / "none.json"), FileNotFoundError,
+         r"no recorded sweep at .*python -m l2o_lib.mpc_sizes"),
 ]
+
+
+def explicit_partition(family, **kw):
+    from l2o_lib.explicit_mpc import build_partition
+
+    return build_partition(family, **kw)
+
+
+def mpc_sizes_load(path: Path):
+    from l2o_lib import mpc_sizes
+
+    return mpc_sizes.load(path)
 
 
 def outcome(case: Case, tmp: Path) -> tuple[bool, str]:

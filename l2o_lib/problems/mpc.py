@@ -9,6 +9,19 @@ predictive control examples, A = [[1.2, 1], [0, 1]], B = [[1], [0.5]], with its 
 state bound |x_i| ≤ 10 is imposed here as a hard constraint. Q = I, R = 0.1 I and the terminal weight P is
 the solution of the discrete algebraic Riccati equation (the LQR cost-to-go).
 
+The second system, ``system="quadruple_tank"`` (4 states, 2 inputs), is Johansson's quadruple-tank process
+linearized at its minimum-phase operating point P₋ (tank levels in cm, pump voltages in V, as deviations from
+that point), discretized with a zero-order hold at 5 s: A = exp(A_c·5 s), B = ∫₀⁵ exp(A_c t) dt B_c, rounded to six
+decimals. Its continuous model, with the paper's areas A_i, time constants T_i = (62, 90, 23, 30) s, pump gains
+k = (3.33, 3.35) and valve ratios γ = (0.70, 0.60):
+
+    ḣ₁ = −h₁/T₁ + A₃/(A₁T₃) h₃ + γ₁k₁/A₁ v₁,    ḣ₂ = −h₂/T₂ + A₄/(A₂T₄) h₄ + γ₂k₂/A₂ v₂,
+    ḣ₃ = −h₃/T₃ + (1 − γ₂)k₂/A₃ v₂,              ḣ₄ = −h₄/T₄ + (1 − γ₁)k₁/A₄ v₁,
+
+with A₁ = A₃ = 28 cm² and A₂ = A₄ = 32 cm². It keeps the double integrator's bounds and weights (|x_i| ≤ 10,
+|u_j| ≤ 1, Q = I, R = 0.1 I): a stable plant whose inputs saturate over many steps, so that the number of
+active sets grows fast with the horizon.
+
 **Decision vector (sparse form).** x = (u₀, …, u_{N−1}, x₁, …, x_N): the N·nu inputs first, then the N·nx
 predicted states, each block in time order. The dynamics are the N·nx equalities h(x; ξ) = A_eq x − E ξ,
 and the boxes are the 2·n_vars inequalities g = (x − x_max, x_min − x) (upper bounds of every variable, then
@@ -47,6 +60,15 @@ SYSTEMS: dict[str, dict[str, Any]] = {
     "double_integrator": {
         "A": [[1.2, 1.0], [0.0, 1.0]],
         "B": [[1.0], [0.5]],
+        "x_bound": 10.0,
+        "u_bound": 1.0,
+        "q": 1.0,
+        "r": 0.1,
+    },
+    "quadruple_tank": {
+        "A": [[0.922521, 0.0, 0.18744, 0.0], [0.0, 0.945959, 0.0, 0.149217], [0.0, 0.0, 0.804615, 0.0],
+              [0.0, 0.0, 0.0, 0.846482]],
+        "B": [[0.399908, 0.023573], [0.012086, 0.305498], [0.0, 0.215063], [0.143779, 0.0]],
         "x_bound": 10.0,
         "u_bound": 1.0,
         "q": 1.0,

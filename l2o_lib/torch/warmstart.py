@@ -61,6 +61,37 @@ class ScoreNet(nn.Module):
         return self.mlp(self.normalize(xi))
 
 
+#: chapter 8's recipe for the strategy classifier (Adam on the cross-entropy, learning rate decayed per epoch)
+CLASSIFIER_RECIPE: dict[str, Any] = {"hidden": (48, 48), "epochs": 600, "batch_size": 512, "lr": 1e-2, "lr_decay": 0.99}
+
+
+def fit_strategy_classifier(family: Any, xi: np.ndarray, strategy: np.ndarray, n_strategies: int, *,
+                            hidden: Sequence[int] = CLASSIFIER_RECIPE["hidden"], epochs: int = CLASSIFIER_RECIPE["epochs"],
+                            batch_size: int = CLASSIFIER_RECIPE["batch_size"], lr: float = CLASSIFIER_RECIPE["lr"],
+                            lr_decay: float = CLASSIFIER_RECIPE["lr_decay"], seed: int | None = None, progress: bool = True,
+                            desc: str = "strategy classifier") -> tuple[ScoreNet, Any]:
+    """Chapter 8's strategy classifier: a :class:`ScoreNet` ξ ↦ one score per strategy, trained on the
+    cross-entropy of each training state's strategy index (``strategy``, e.g. from
+    :meth:`~l2o_lib.enhance.ActiveSetLaws.from_solutions`). Returns the network (float64) and the
+    :class:`~l2o_lib.torch.train.History`. With ``seed`` the initial weights and the minibatch order come from it;
+    without, the weights come from torch's global generator (as in a chapter seeded by ``runtime.setup``) and the
+    order from :func:`~l2o_lib.torch.train.fit`'s default."""
+    from l2o_lib.torch.train import fit
+
+    strategy = np.asarray(strategy)
+    if strategy.shape != (len(xi),) or strategy.min(initial=0) < 0 or strategy.max(initial=0) >= n_strategies:
+        raise ValueError(f"fit_strategy_classifier: strategy must hold one index in [0, {n_strategies}) per state "
+                         f"({len(xi)}), got shape {strategy.shape}")
+    if seed is not None:
+        torch.manual_seed(seed)
+    net = ScoreNet(family, int(n_strategies), hidden).double()
+    hist = fit(net, lambda m, b: torch.nn.functional.cross_entropy(m(b[0]), b[1]),
+               (torch.as_tensor(xi, dtype=torch.float64), torch.as_tensor(strategy, dtype=torch.long)),
+               epochs=epochs, batch_size=batch_size, lr=lr, lr_decay=lr_decay, desc=desc, progress=progress,
+               **({} if seed is None else {"seed": seed}))
+    return net, hist
+
+
 class UnrolledOSQP:
     """OSQP's ADMM iteration (no scaling, fixed ρ, ρ·1e3 on equality rows) for a batch, in torch."""
 
