@@ -92,6 +92,18 @@ def test_table_and_bad_input(fam, safe):
     table = control.closed_loop_table([a, b], fam, reference=a.name, timing_reference=a.name)
     assert table[a.name].cost_mean == 0 and table["zero"].cost_mean > 0
     assert "speed-up" in table.to_markdown()
+    # a controller that finds no input on some runs: those runs leave the cost columns, and the table says so
+    def gaps(x):
+        return np.where(np.isclose(x[:, :1], x0[0, 0]), np.nan, 0.0)  # no input at the first run's start
+
+    c = control.simulate(control.PolicyController("gaps", gaps), x0, 10, fam)
+    row = control.closed_loop_table([a, c], fam, reference=a.name, timing_reference=a.name)["gaps"]
+    answered = ~c.failed.any(axis=1)
+    assert row.failed_runs == (~answered).sum() >= 1
+    assert np.isfinite(row.cost_mean)
+    assert row.cost_mean == pytest.approx(control.relative_cost(c, a, fam)[answered].mean())
+    md = control.closed_loop_table([a, c], fam, reference=a.name, timing_reference=a.name).to_markdown()
+    assert f"({row.failed_runs} failed run" in md and "‖x_T‖∞ ≤ 0.1;" in md
     with pytest.raises(ValueError, match="x0 must have shape"):
         control.simulate(control.OSQPController(fam), np.zeros(2), 5, fam)
     with pytest.raises(ValueError, match="steps"):

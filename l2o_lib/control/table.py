@@ -24,9 +24,9 @@ class ClosedLoopRow:
 
     controller: str
     runs: int
-    cost_mean: float          # mean over runs of 100 (J − J_ref) / J_ref, %
-    cost_worst: float         # worst run, %
-    cost_within_1pct: float   # share of runs with J ≤ 1.01 J_ref
+    cost_mean: float          # mean of 100 (J − J_ref) / J_ref, %, over the runs without a failed step
+    cost_worst: float         # worst of those runs, %
+    cost_within_1pct: float   # share of those runs with J ≤ 1.01 J_ref
     violation_share: float    # share of runs with a state or input violation > tol
     state_violation_share: float
     input_violation_share: float
@@ -35,6 +35,7 @@ class ClosedLoopRow:
     reached: float            # share with the final state in the target set
     diverged: float
     failed_steps: int         # steps at which a solver failed or a safe interval was empty
+    failed_runs: int          # runs with at least one failed step (left out of the cost columns)
     step_mean: float          # seconds per step and system
     step_worst: float
     step_mean_ratio: float    # timing reference / this controller (> 1: faster than the reference)
@@ -60,14 +61,20 @@ class ClosedLoopTable(Table):
                 "| time per step µs (mean / worst) | speed-up (mean / worst) |")
         lines = [f"**{self.title}**" if self.title else "", "", head, "|" + "---|" * 9]
         for r in self.rows:
+            left_out = (f" ({r.failed_runs} failed run{'s' * (r.failed_runs > 1)} left out)"
+                        if 0 < r.failed_runs < r.runs else "")
+            cost = "– (every run failed)" if r.failed_runs == r.runs else f"{r.cost_mean:+.3f} / {r.cost_worst:+.2f}"
+            within = "–" if r.failed_runs == r.runs else f"{100 * r.cost_within_1pct:.1f} %"
             lines.append(
-                f"| {r.controller} | {r.cost_mean:+.3f} / {r.cost_worst:+.2f} | {100 * r.cost_within_1pct:.1f} % "
+                f"| {r.controller} | {cost}{left_out} | {within} "
                 f"| {100 * r.state_violation_share:.1f} % | {100 * r.input_violation_share:.1f} % "
                 f"| {_g(r.state_violation_max)} / {_g(r.input_violation_max)} "
                 f"| {100 * r.reached:.1f} % | {1e6 * r.step_mean:.2f} / {1e6 * r.step_worst:.1f} "
                 f"| {r.step_mean_ratio:.1f}× / {r.step_worst_ratio:.1f}× |")
         lines.append("")
-        lines.append(f"Cost relative to {self.reference}, per run; target set ‖x_T‖∞ ≤ {self.target_radius:g}; "
+        lines.append(f"Cost relative to {self.reference}, per run, over the runs in which the controller answered "
+                     "every step (a run with a failed step, where no input was found, is left out of the cost "
+                     f"columns and counted in the others); target set ‖x_T‖∞ ≤ {self.target_radius:g}; "
                      f"times per system and step; speed-up: {self.timing_reference}'s time over the "
                      "controller's, in the same run.")
         return "\n".join(lines)
@@ -102,15 +109,20 @@ def closed_loop_table(runs: Sequence[ClosedLoop], family: LinearMPCForm, *, refe
     t_mean, t_worst = float(timing.seconds.mean()), float(timing.seconds.max())
     rows = []
     for r in runs:
-        rel = relative_cost(r, ref, family)
+        answered = ~r.failed.any(axis=1)
+        rel = relative_cost(r, ref, family)[answered]
         sv, iv = r.state_violation(family), r.input_violation(family)
+        some = rel.size > 0
         rows.append(ClosedLoopRow(
-            controller=r.name, runs=len(rel), cost_mean=float(np.mean(rel)), cost_worst=float(np.max(rel)),
-            cost_within_1pct=float(np.mean(rel <= 1.0)), violation_share=float(np.mean((sv > tol) | (iv > tol))),
+            controller=r.name, runs=len(answered), cost_mean=float(np.mean(rel)) if some else np.nan,
+            cost_worst=float(np.max(rel)) if some else np.nan,
+            cost_within_1pct=float(np.mean(rel <= 1.0)) if some else np.nan,
+            violation_share=float(np.mean((sv > tol) | (iv > tol))),
             state_violation_share=float(np.mean(sv > tol)), input_violation_share=float(np.mean(iv > tol)),
             state_violation_max=float(sv.max()), input_violation_max=float(iv.max()),
             reached=float(np.mean(r.reached(target_radius))), diverged=float(np.mean(r.diverged())),
-            failed_steps=int(r.failed.sum()), step_mean=float(r.seconds.mean()), step_worst=float(r.seconds.max()),
+            failed_steps=int(r.failed.sum()), failed_runs=int((~answered).sum()),
+            step_mean=float(r.seconds.mean()), step_worst=float(r.seconds.max()),
             step_mean_ratio=t_mean / float(r.seconds.mean()), step_worst_ratio=t_worst / float(r.seconds.max())))
     return ClosedLoopTable(rows=rows, title=title, reference=reference, timing_reference=timing_reference,
                            target_radius=target_radius)
