@@ -228,3 +228,115 @@ class DAQPSession:
                 lam[i] = info["lam"]
         return DAQPResult(x=x, y=self.equality_duals(x, lam), flag=flag, iterations=iters, solve_time=t_own,
                           wall_time=t_wall)
+
+
+@dataclass(frozen=True)
+class SessionResult:
+    """Per-instance results of a batch of solves: x and y in the form's OSQP convention, iterations, status,
+    the solver's own time and each instance's wall time (update and solve, from Python)."""
+
+    x: np.ndarray
+    y: np.ndarray
+    iters: np.ndarray
+    status: np.ndarray
+    solve_time: np.ndarray
+    wall_time: np.ndarray
+
+    @property
+    def ok(self) -> np.ndarray:
+        """Mask of the instances the solver reports solved."""
+        return self.status == OPTIMAL
+
+
+#: DAQP's exit flags, as statuses
+_DAQP_STATUS = {1: OPTIMAL, 2: OPTIMAL, -1: "primal infeasible", -2: "cycling", -3: "unbounded",
+                -4: "iteration limit", -5: "non-convex", -6: "initial working set overdetermined"}
+#: DAQP reads bounds at or beyond this magnitude as infinite
+_DAQP_INF = 1e30
+
+
+class NullSpaceDAQPSession:
+    """DAQP on any QP in OSQP's form whose first ``n_eq`` rows are equalities, set up once.
+
+    ``form.qp(θ)`` gives P, A (the same for every θ), q (shared or one row per instance) and l, u per instance,
+    the first ``n_eq`` rows with l = u. The equalities are eliminated once: x = x_p(θ) + Z w with Z a basis of
+    the null space of A_eq and x_p = A_eq⁺ b(θ), leaving DAQP the dense problem in w (Zᵀ P Z must be positive
+    definite) with the remaining rows as general inequalities; its matrices are factorized at setup and each
+    instance updates only the linear term and the bounds. ``solve(θ)`` returns x and y in OSQP's form (the
+    equality rows' multipliers from stationarity). An instance whose bounds cross (l > u on a row) is reported
+    primal infeasible without a call to DAQP.
+    """
+
+    def __init__(self, form: Any, *, primal_tol: float = 1e-9):
+        import daqp
+        from scipy.linalg import null_space
+
+        if not callable(getattr(form, "qp", None)):
+            raise TypeError(f"NullSpaceDAQPSession needs a form with qp() (OSQP's P, q, A, l, u); "
+                            f"{type(form).__name__} has none")
+        self.form, self.primal_tol = form, float(primal_tol)
+        data = form.qp()
+        P, A = data.P.toarray(), data.A.toarray()
+        self.n, self.n_eq = P.shape[0], data.n_eq
+        self._P, self._A = P, A
+        A_eq, self._A_in = A[:self.n_eq], A[self.n_eq:]
+        self._Z = null_space(A_eq) if self.n_eq else np.eye(self.n)
+        self._A_eq_pinv = np.linalg.pinv(A_eq) if self.n_eq else np.zeros((self.n, 0))
+        self._A_eqT_pinv = np.linalg.pinv(A_eq.T) if self.n_eq else np.zeros((0, self.n))
+        H = self._Z.T @ P @ self._Z
+        self.H = np.ascontiguousarray(0.5 * (H + H.T))
+        if np.linalg.eigvalsh(self.H).min() <= 0:
+            raise ValueError("NullSpaceDAQPSession: the reduced Hessian Zᵀ P Z is not positive definite")
+        self.G = np.ascontiguousarray(self._A_in @ self._Z)
+        self.m_in = self.G.shape[0]
+        self.model = daqp.Model()
+        big = np.full(self.m_in, _DAQP_INF)
+        t0 = time.perf_counter()
+        flag, _ = self.model.setup(self.H, np.zeros(self.H.shape[0]), self.G, big, -big)
+        self.setup_time = time.perf_counter() - t0
+        if flag < 0:
+            raise RuntimeError(f"NullSpaceDAQPSession: DAQP's setup failed with exit flag {flag}")
+        self.model.settings = {"primal_tol": self.primal_tol}
+        self._cold = np.zeros(self.m_in, dtype=np.int32)
+
+    def solve(self, theta: Any, *, active: np.ndarray | None = None, check_domain: bool = True) -> SessionResult:
+        """Solve every row of θ; ``active`` (batch, m − n_eq) of −1/0/+1 starts DAQP's working set there.
+
+        ``solve_time`` is DAQP's own; ``wall_time`` each instance's update and solve, from Python.
+        """
+        data = self.form.qp(theta, check_domain=check_domain)
+        n_inst = data.l.shape[0]
+        if active is not None:
+            active = np.asarray(active)
+            if active.shape != (n_inst, self.m_in):
+                raise ValueError(f"NullSpaceDAQPSession.solve: active must have shape {(n_inst, self.m_in)}, "
+                                 f"got {active.shape}")
+            sense = np.where(active > 0, 1, np.where(active < 0, 3, 0)).astype(np.int32)
+        q = np.broadcast_to(np.asarray(data.q, dtype=float), (n_inst, self.n))
+        x_p = data.l[:, :self.n_eq] @ self._A_eq_pinv.T
+        f = (x_p @ self._P + q) @ self._Z
+        shift = x_p @ self._A_in.T
+        upper = np.clip(data.u[:, self.n_eq:] - shift, -_DAQP_INF, _DAQP_INF)
+        lower = np.clip(data.l[:, self.n_eq:] - shift, -_DAQP_INF, _DAQP_INF)
+        crossed = (lower > upper).any(axis=1)
+        x = np.full((n_inst, self.n), np.nan)
+        lam = np.full((n_inst, self.m_in), np.nan)
+        iters = np.zeros(n_inst, dtype=int)
+        status = np.full(n_inst, "primal infeasible", dtype=object)
+        t_own, t_wall = np.zeros(n_inst), np.zeros(n_inst)
+        for i in range(n_inst):
+            if crossed[i]:
+                continue
+            t0 = time.perf_counter()
+            self.model.update(f=f[i], bupper=upper[i], blower=lower[i],
+                              sense=self._cold.copy() if active is None else sense[i].copy())
+            w, _, flag, info = self.model.solve()
+            t_wall[i] = time.perf_counter() - t0
+            iters[i], t_own[i] = int(info["iterations"]), float(info["solve_time"]) + float(info["setup_time"])
+            status[i] = _DAQP_STATUS.get(int(flag), f"exit flag {int(flag)}")
+            if status[i] == OPTIMAL:
+                x[i] = x_p[i] + self._Z @ w
+                lam[i] = info["lam"]
+        r = x @ self._P + q + lam @ self._A_in
+        y = np.concatenate([-r @ self._A_eqT_pinv.T, lam], axis=1)
+        return SessionResult(x=x, y=y, iters=iters, status=status.astype(str), solve_time=t_own, wall_time=t_wall)
