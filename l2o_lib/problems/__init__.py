@@ -2,7 +2,7 @@
 
 What a family can do is declared by the capabilities it has (:mod:`l2o_lib.problems.capabilities`):
 ``isinstance(family, QPForm)``, ``LinearlyConstrained`` (a ``standard_form()``), ``Proximable``, ``OSQPForm``
-(OSQP's sparse form ``qp(ξ)``).
+(OSQP's sparse form ``qp(ξ)``), ``MixedIntegerQP`` (a QP once its integers are fixed).
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from l2o_lib.problems.base import OPTIMAL, CvxpyFamily, ProblemFamily, Solution
 from l2o_lib.problems.capabilities import (
     DiagonalHessianForm,
     LinearlyConstrained,
+    MixedIntegerQP,
     OSQPForm,
     Proximable,
     QPForm,
@@ -25,6 +26,7 @@ from l2o_lib.problems.entropy import EntropyMax, SimplexEntropyForm
 from l2o_lib.problems.l1qp_box import L1QPBox
 from l2o_lib.problems.mpc import LinearMPC
 from l2o_lib.problems.nonconvex2d import Nonconvex2D
+from l2o_lib.problems.obstacle_mpc import FixedSidesQP, ObstacleMPC
 from l2o_lib.problems.qp import LinearQP, dc3_qp, param_qp
 
 #: name -> constructor (a class, or a function that builds a family with a variant's parameters)
@@ -36,6 +38,7 @@ FAMILIES: dict[str, Callable[..., ProblemFamily]] = {
     "param_qp": param_qp,
     "mpc": LinearMPC,
     "double_well": DoubleWell,
+    "obstacle_mpc": ObstacleMPC,
 }
 
 
@@ -59,7 +62,8 @@ def key_of(family: ProblemFamily) -> str:
 
 
 __all__ = [
-    "FAMILIES", "OPTIMAL", "CvxpyFamily", "DiagonalHessianForm", "DoubleWell", "EntropyMax", "L1QPBox", "LinearMPC",
-    "LinearQP", "LinearlyConstrained", "Nonconvex2D", "OSQPForm", "ProblemFamily", "Proximable", "QPForm", "QuadraticForm",
-    "SimplexEntropyForm", "Solution", "StandardForm", "dc3_qp", "get", "key_of", "param_qp",
+    "FAMILIES", "OPTIMAL", "CvxpyFamily", "DiagonalHessianForm", "DoubleWell", "EntropyMax", "FixedSidesQP", "L1QPBox",
+    "LinearMPC", "LinearQP", "LinearlyConstrained", "MixedIntegerQP", "Nonconvex2D", "OSQPForm", "ObstacleMPC", "ProblemFamily",
+    "Proximable", "QPForm", "QuadraticForm", "SimplexEntropyForm", "Solution", "StandardForm", "dc3_qp", "get",
+    "key_of", "param_qp",
 ]

@@ -9,6 +9,9 @@
   building blocks).
 * :class:`OSQPForm`: ``qp(ξ)`` gives OSQP's form, P, q and A shared by every instance and only the bounds l(ξ),
   u(ξ) per instance (what :class:`~l2o_lib.solvers.OSQPSession` sets up once and updates).
+* :class:`MixedIntegerQP`: a mixed-integer family whose problem with the integers fixed is a QP:
+  ``strategy(x, ξ)`` reads the integer assignment off a solution, ``fixed_integer_qp()`` is the convex form
+  with the assignment among its parameters (what :mod:`l2o_lib.strategies` solves per candidate).
 
 The forms' methods are written against the array API: numpy, torch and jax.numpy arrays (traced ones too) go in
 and come out in the same namespace, so the JAX layers of chapter 7 and a numpy check use the same code.
@@ -247,6 +250,18 @@ class OSQPForm(Protocol):
 
     def qp(self, xi: Any | None = None, *, check_domain: bool = True) -> Any:
         """OSQP's form of the instances ξ (those of ξ = 0 without ``xi``)."""
+
+
+@runtime_checkable
+class MixedIntegerQP(Protocol):
+    """A mixed-integer QP family: ``strategy(x, ξ)`` (the integers of a solution, (batch, d)) and
+    ``fixed_integer_qp()`` (the QP left when they are fixed: ``theta(ξ, strategies)``, ``qp(θ)``, ``objective``)."""
+
+    def strategy(self, x: Any, xi: Any) -> np.ndarray:
+        """The integer assignment of each solution, flattened, (batch, d)."""
+
+    def fixed_integer_qp(self) -> Any:
+        """The convex form whose parameters are ξ and the integer assignment."""
 
 
 def require(family: Any, capability: type, who: str) -> None:

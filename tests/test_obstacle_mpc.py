@@ -1,0 +1,139 @@
+"""Chapter 11's mixed-integer MPC family, its fixed-integer QP and the strategy pipeline, on real SCIP solves."""
+
+import numpy as np
+import pytest
+
+from l2o_lib import metrics, problems, strategies
+from l2o_lib.problems import FixedSidesQP, MixedIntegerQP, ObstacleMPC
+from l2o_lib.problems.obstacle_mpc import SIDES
+from l2o_lib.solvers import NullSpaceDAQPSession, OSQPSession
+
+
+@pytest.fixture(scope="module")
+def fam():
+    return problems.get("obstacle_mpc")
+
+
+@pytest.fixture(scope="module")
+def data(fam):
+    xi = fam.sample(12, seed=11)
+    return xi, fam.solve(xi, progress=False)
+
+
+def test_sizes_dynamics_and_domain(fam):
+    assert isinstance(fam, ObstacleMPC) and isinstance(fam, MixedIntegerQP)
+    assert (fam.horizon, fam.n_obstacles, fam.nx, fam.nu) == (10, 3, 4, 2)
+    assert fam.n_params == 12 and fam.n_vars == 60 and fam.n_eq == 40 and fam.n_ineq == 150
+    assert fam.n_sides == 10 * 3 * len(SIDES)
+    # exact discretization of the double integrator: a constant input from rest
+    u = np.array([0.3, -0.2])
+    x1 = fam.A @ np.zeros(4) + fam.B @ u
+    np.testing.assert_allclose(x1, [0.5 * 0.3, 0.5 * -0.2, 0.3, -0.2])
+    xi = fam.sample(400, seed=1)
+    assert not fam.start_inside(xi).any()
+    with pytest.raises(ValueError, match="right of every obstacle"):
+        problems.get("obstacle_mpc", goal_x=(6.0, 9.0))
+    with pytest.raises(ValueError, match="inside the arena"):
+        problems.get("obstacle_mpc", obstacle_y=(0.5, 9.0))
+
+
+def test_scip_solution_is_feasible_and_its_sides_give_the_same_optimum(fam, data):
+    xi, sol = data
+    assert sol.ok.sum() >= 9  # a few states may be too fast to stop: SCIP proves it, the status says so
+    assert set(sol.status[~sol.ok]) <= {"infeasible"}
+    ok = sol.ok
+    eq, ineq = metrics.violations(fam, sol.x[ok], xi[ok])
+    assert eq.max() < 1e-8 and ineq.max() < 1e-5
+    assert fam.penetration(sol.x[ok], xi[ok]).max() <= 1e-5
+    form = fam.fixed_integer_qp()
+    res = NullSpaceDAQPSession(form).solve(form.theta(xi[ok], fam.strategy(sol.x[ok], xi[ok])))
+    assert res.ok.all()
+    f = fam.objective(res.x, xi[ok])
+    # the QP with the solution's sides enforced has the MIQP's optimum (SCIP stops at a relative gap of 1e-4 and
+    # meets its constraints to 1e-6, so its objective can be a hair lower)
+    assert np.all(f <= sol.objective[ok] * (1 + 1e-6))
+    assert np.all(f >= sol.objective[ok] * (1 - 2 * fam.mip_gap))
+
+
+def test_warm_start_is_accepted_and_keeps_the_optimum(fam, data):
+    xi, sol = data
+    i = int(np.flatnonzero(sol.ok)[0])
+    warm, info = fam.solve_from(xi[i:i + 1], sol.x[i:i + 1])
+    assert info["start_accepted"].all() and warm.ok.all()
+    assert abs(warm.objective[0] - sol.objective[0 + i]) <= 2 * fam.mip_gap * sol.objective[i]
+    with pytest.raises(ValueError, match="starts must have shape"):
+        fam.solve_from(xi[:2], sol.x[:1])
+
+
+def test_fixed_qp_forms_agree_and_contradictions_are_infeasible(fam, data):
+    xi, sol = data
+    ok = sol.ok
+    form = FixedSidesQP(fam)
+    theta = form.theta(xi[ok], fam.sides(sol.x[ok], xi[ok]))
+    qp = form.qp(theta)
+    assert qp.q.shape == (ok.sum(), fam.n_vars) and qp.l.shape == qp.u.shape
+    # the same QP by DAQP (null space) and by OSQP (the q of one instance at a time): same objective
+    daqp = NullSpaceDAQPSession(form).solve(theta)
+    for i in range(3):
+        osqp_i = OSQPSession(_one(form, theta[i]), eps=1e-7, polishing=True).solve(theta[i:i + 1])
+        assert osqp_i.ok.all()
+        np.testing.assert_allclose(fam.objective(osqp_i.x, xi[ok][i:i + 1]), fam.objective(daqp.x[i:i + 1],
+                                                                                          xi[ok][i:i + 1]), rtol=1e-5)
+    # left and right of one obstacle at one step: the bounds cross, reported infeasible
+    bad = fam.sides(sol.x[ok], xi[ok])
+    bad[:, 4, 1, :2] = True
+    res = NullSpaceDAQPSession(form).solve(form.theta(xi[ok], bad))
+    assert not res.ok.any() and set(res.status) == {"primal infeasible"}
+    with pytest.raises(ValueError, match="sides must have shape"):
+        form.theta(xi[:2], np.zeros((2, 5)))
+
+
+def _one(form, theta_row):
+    """The fixed QP of one θ as a form with its q shared (today's OSQPSession updates only l and u)."""
+    import dataclasses
+
+    class One:
+        def qp(self, theta=None, *, check_domain=True):
+            data = form.qp(theta_row[None, :] if theta is None else theta, check_domain=check_domain)
+            return dataclasses.replace(data, q=data.q[0])
+    return One()
+
+
+def test_pipeline_returns_the_best_feasible_candidate_and_falls_back(fam, data):
+    xi, sol = data
+    ok = np.flatnonzero(sol.ok)
+    table, ids = strategies.StrategyTable.from_assignments(fam.strategy(sol.x[ok], xi[ok]))
+    assert len(table) == len(np.unique(ids)) and table.counts.sum() == len(ok)
+    assert np.array_equal(table.lookup(fam.strategy(sol.x[ok], xi[ok])), ids)
+    form = fam.fixed_integer_qp()
+    session = NullSpaceDAQPSession(form)
+    # candidates: each instance's own strategy second, behind a strategy that contradicts itself
+    contradiction = np.zeros((1, table.strategies.shape[1]), dtype=np.int8)
+    contradiction[0, :2] = 1  # left and right of obstacle 0 at step 0
+    tab = np.vstack([table.strategies, contradiction])
+    cand = np.stack([np.full(len(ok), len(tab) - 1), ids], axis=1)
+    res = strategies.solve_candidates(form, session, tab, cand, xi[ok])
+    assert not res.feasible[:, 0].any() and res.feasible[:, 1].all() and (res.rank == 1).all()
+    assert res.feasible_within(1) == 0.0 and res.feasible_within(2) == 1.0
+    gap = metrics.gap_percent(res.objective, sol.objective[ok])
+    assert gap.max() <= 100 * 2 * fam.mip_gap
+    # no feasible candidate at all: the fallback (the reference) answers
+    calls = []
+
+    def fallback(rows):
+        calls.append(len(rows))
+        return fam.solve(rows, progress=False)
+
+    res = strategies.solve_candidates(form, session, tab, cand[:2, :1], xi[ok][:2], fallback=fallback)
+    assert calls == [2] and res.fallback.all() and res.solved.all() and (res.rank == -1).all()
+    np.testing.assert_allclose(res.objective, sol.objective[ok][:2])
+
+
+def test_top_k_and_neighbour_candidates():
+    scores = np.array([[0.1, 0.9, 0.5, 0.7], [3.0, 2.0, 1.0, 0.0]])
+    np.testing.assert_array_equal(strategies.top_k(scores, 3), [[1, 3, 2], [0, 1, 2]])
+    train_xi = np.array([[0.0], [1.0], [2.0], [3.0]])
+    ids = np.array([5, 5, 7, 8])
+    np.testing.assert_array_equal(strategies.neighbour_candidates(train_xi, ids, np.array([[0.9]]), 2), [[5, 7]])
+    with pytest.raises(ValueError, match="k must be a positive integer"):
+        strategies.top_k(scores, 0)
