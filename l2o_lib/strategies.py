@@ -16,7 +16,9 @@ the mixed-integer solver runs only where none is feasible. Nothing here is speci
 
 The convex problem is a *form* with the integers among its parameters: ``form.theta(ξ, strategies)`` builds its
 parameters θ, ``form.qp(θ)`` is its OSQP form (what the sessions consume), ``form.objective(x, θ)`` the mixed-integer
-problem's objective at x (e.g. :class:`~l2o_lib.problems.FixedSidesQP`).
+problem's objective at x and ``form.feasible(x, θ)`` whether x is feasible for it (a strategy that fixes only
+the integers that matter, MLOPT's tight constraints, leaves the others to this check); e.g.
+:class:`~l2o_lib.problems.FixedSidesQP`.
 """
 
 from __future__ import annotations
@@ -106,11 +108,34 @@ def _check_k(k: Any, n: int, where: str) -> int:
     return min(int(k), n)
 
 
+def _solve_feasible(form: Any, session: Any, theta: np.ndarray, repairs: int
+                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(x, θ, feasible): the session's answers, and which ``form.feasible`` accepts, after up to ``repairs``
+    rounds in which an answer that was solved but rejected gets ``form.repair`` and is solved again."""
+    theta = np.array(theta, dtype=float)
+    x = np.full((len(theta), session.n), np.nan)
+    good = np.zeros(len(theta), dtype=bool)
+    todo = np.arange(len(theta))
+    for round_ in range(repairs + 1):
+        if round_:
+            theta[todo] = form.repair(x[todo], theta[todo])
+        res = session.solve(theta[todo], check_domain=False)
+        solved = todo[res.ok]
+        x[solved] = res.x[res.ok]
+        if solved.size:
+            good[solved] = form.feasible(x[solved], theta[solved])
+        todo = solved[~good[solved]]
+        if todo.size == 0:
+            break
+    return x, theta, good
+
+
 @dataclass(frozen=True)
 class StrategySolve:
     """What :func:`solve_candidates` returned for a batch.
 
-    ``rank``: the rank (0 = the top candidate) of the answer returned, −1 where the fallback answered;
+    ``rank``: the rank (0 = the top candidate) of the answer returned, −1 where the relaxation or the fallback
+    answered; ``relaxed``: the relaxation's answer was feasible, hence optimal (no candidate was tried);
     ``feasible`` (batch, k): which candidates' convex problems were solved (rows past the first feasible one are
     False when only the first was wanted); ``solved``: an answer came back (a candidate, or the fallback's).
     """
@@ -118,6 +143,7 @@ class StrategySolve:
     x: np.ndarray
     objective: np.ndarray
     rank: np.ndarray
+    relaxed: np.ndarray
     feasible: np.ndarray
     fallback: np.ndarray
     solved: np.ndarray
@@ -130,13 +156,18 @@ class StrategySolve:
 
 
 def solve_candidates(form: Any, session: Any, strategies: np.ndarray, candidates: np.ndarray, xi: np.ndarray, *,
-                     fallback: Callable[[np.ndarray], Any] | None = None, first_feasible: bool = False
-                     ) -> StrategySolve:
+                     fallback: Callable[[np.ndarray], Any] | None = None, first_feasible: bool = False,
+                     repairs: int = 0, relaxation: bool = False) -> StrategySolve:
     """Solve the convex problem of each instance's candidate strategies and keep the best feasible answer.
 
     ``candidates`` (batch, k) index ``strategies``, best first. Rank by rank, the session solves
     ``form.theta(ξ, strategy)`` for the instances still in play (all of them, or with ``first_feasible`` those
-    without a feasible candidate yet); the answer with the lowest ``form.objective`` wins. Instances with no
+    without a feasible candidate yet); of the answers the session solved and ``form.feasible`` accepts, the
+    one with the lowest ``form.objective`` wins. With ``repairs`` > 0, a candidate whose answer ``form.feasible``
+    rejects is amended by ``form.repair(x, θ)`` (lazy constraints: what the answer violated is added) and solved
+    again, up to that many times. With ``relaxation``, ``form.relaxation(ξ)`` (the convex relaxation, as a θ of
+    the same form) is solved first: where its answer is feasible it is optimal, and no candidate is tried.
+    Instances with no
     feasible candidate go to ``fallback(ξ_rows)`` (anything with ``x``, ``objective`` and ``ok``, e.g. the
     family's reference ``solve``); without one they come back as NaN, ``solved`` False.
     """
@@ -150,21 +181,25 @@ def solve_candidates(form: Any, session: Any, strategies: np.ndarray, candidates
     best = np.full(n, np.inf)
     rank = np.full(n, -1)
     feasible = np.zeros((n, k), dtype=bool)
+    relaxed = np.zeros(n, dtype=bool)
+    if relaxation:
+        xs, theta, good = _solve_feasible(form, session, form.relaxation(xi), 0)
+        relaxed[good] = True
+        best[good], x[good] = form.objective(xs[good], theta[good]), xs[good]
     for j in range(k):
-        rows = np.flatnonzero(rank < 0) if first_feasible else np.arange(n)
+        rows = np.flatnonzero((rank < 0) & ~relaxed) if first_feasible else np.flatnonzero(~relaxed)
         if rows.size == 0:
             break
-        theta = form.theta(xi[rows], strategies[candidates[rows, j]])
-        res = session.solve(theta, check_domain=False)
-        ok = rows[res.ok]
+        xs, theta, good = _solve_feasible(form, session, form.theta(xi[rows], strategies[candidates[rows, j]]), repairs)
+        ok = rows[good]
         feasible[ok, j] = True
         if ok.size:
-            f = form.objective(res.x[res.ok], theta[res.ok])
+            f = form.objective(xs[good], theta[good])
             better = f < best[ok]
             take = ok[better]
-            best[take], x[take], rank[take] = f[better], res.x[res.ok][better], j
+            best[take], x[take], rank[take] = f[better], xs[good][better], j
     t1 = time.perf_counter()
-    none = rank < 0
+    none = (rank < 0) & ~relaxed
     solved = ~none
     if none.any() and fallback is not None:
         sol = fallback(xi[none])
@@ -173,5 +208,5 @@ def solve_candidates(form: Any, session: Any, strategies: np.ndarray, candidates
         x[rows[got]], best[rows[got]] = sol.x[got], sol.objective[got]
         solved[rows[got]] = True
     best[~solved] = np.nan
-    return StrategySolve(x=x, objective=best, rank=rank, feasible=feasible, fallback=none, solved=solved,
+    return StrategySolve(x=x, objective=best, rank=rank, relaxed=relaxed, feasible=feasible, fallback=none, solved=solved,
                          seconds_candidates=t1 - t0, seconds_fallback=time.perf_counter() - t1)

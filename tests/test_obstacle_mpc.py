@@ -137,3 +137,60 @@ def test_top_k_and_neighbour_candidates():
     np.testing.assert_array_equal(strategies.neighbour_candidates(train_xi, ids, np.array([[0.9]]), 2), [[5, 7]])
     with pytest.raises(ValueError, match="k must be a positive integer"):
         strategies.top_k(scores, 0)
+
+
+def test_canonical_order_is_the_same_instance(fam, data):
+    xi, sol = data
+    i = int(np.flatnonzero(sol.ok)[0])
+    c = xi[i, 6:].reshape(3, 2)
+    assert np.all(np.diff(c[:, 0]) >= 0)  # the sampler lists the obstacles left to right
+    shuffled = xi[i:i + 1].copy()
+    shuffled[0, 6:] = c[[2, 0, 1]].ravel()
+    np.testing.assert_array_equal(fam.canonical(shuffled), xi[i:i + 1])
+    # the order does not change the problem: same objective and no penetration either way
+    np.testing.assert_allclose(fam.objective(sol.x[i:i + 1], shuffled), sol.objective[i:i + 1])
+    assert fam.penetration(sol.x[i:i + 1], shuffled).max() <= 1e-5
+
+
+def test_repair_enforces_the_nearest_side_of_what_was_crossed(fam, data):
+    xi, sol = data
+    ok = np.flatnonzero(sol.ok)
+    form = fam.fixed_integer_qp()
+    session = fam.daqp_session()
+    none = np.zeros((len(ok), fam.n_sides), dtype=np.int8)
+    theta = form.theta(xi[ok], none)
+    res = session.solve(theta)
+    crossing = res.ok & ~form.feasible(res.x, theta)
+    assert crossing.any()  # the obstacle-free plan crosses an obstacle on some instances
+    fixed = form.repair(res.x[crossing], theta[crossing])
+    added = form.split(fixed)[1].reshape(crossing.sum(), fam.horizon, fam.n_obstacles, 4)
+    inside = fam.penetration(res.x[crossing], xi[ok][crossing]) > 1e-6
+    # one side per crossed (step, obstacle), none elsewhere
+    np.testing.assert_array_equal(added.sum(-1), inside.astype(int))
+    again = session.solve(fixed)
+    assert form.feasible(again.x[again.ok], fixed[again.ok]).mean() > 0.5
+
+
+def test_relaxation_is_a_lower_bound_and_rounds_to_valid_sides(fam, data):
+    xi, sol = data
+    ok = np.flatnonzero(sol.ok)[:4]
+    delta = fam.relaxed_binaries(xi[ok])
+    assert delta.shape == (4, fam.horizon, fam.n_obstacles, 4)
+    assert np.all((delta >= -1e-7) & (delta <= 1 + 1e-7)) and np.all(delta.sum(-1) <= 3 + 1e-6)
+    pick = np.zeros(delta.shape, dtype=bool)
+    np.put_along_axis(pick, delta.argmin(-1)[..., None], True, -1)
+    form = fam.fixed_integer_qp()
+    res = fam.daqp_session().solve(form.theta(xi[ok], pick))
+    # one enforced side per step and obstacle: whatever DAQP solves clears every obstacle
+    assert form.feasible(res.x[res.ok], form.theta(xi[ok], pick)[res.ok]).all()
+    assert np.all(fam.objective(res.x[res.ok], xi[ok][res.ok]) >= sol.objective[ok][res.ok] * (1 - 2 * fam.mip_gap))
+
+
+def test_point_slack_of_a_closed_loop_path(fam):
+    xi = fam.sample(1, seed=5)
+    lo, hi = fam.obstacles(xi)
+    center = 0.5 * (lo[0, 0] + hi[0, 0])
+    points = np.array([[center, [0.0, 0.0]]])
+    depth = -fam.point_slack(points, xi).max(-1)
+    np.testing.assert_allclose(depth[0, 0, 0], fam.half.min())
+    assert depth[0, 1].max() < 0

@@ -254,14 +254,18 @@ class OSQPForm(Protocol):
 
 @runtime_checkable
 class MixedIntegerQP(Protocol):
-    """A mixed-integer QP family: ``strategy(x, ξ)`` (the integers of a solution, (batch, d)) and
-    ``fixed_integer_qp()`` (the QP left when they are fixed: ``theta(ξ, strategies)``, ``qp(θ)``, ``objective``)."""
+    """A mixed-integer QP family: ``strategy(x, ξ)`` (the integers of a solution, (batch, d)),
+    ``fixed_integer_qp()`` (the QP left when they are fixed: ``theta(ξ, strategies)``, ``qp(θ)``, ``objective``,
+    ``feasible``, ``repair``, ``relaxation``) and ``canonical(ξ)`` (ξ in the order its strategies are indexed by)."""
 
     def strategy(self, x: Any, xi: Any) -> np.ndarray:
         """The integer assignment of each solution, flattened, (batch, d)."""
 
     def fixed_integer_qp(self) -> Any:
         """The convex form whose parameters are ξ and the integer assignment."""
+
+    def canonical(self, xi: Any) -> np.ndarray:
+        """The same instances, listed the way strategies index them (e.g. interchangeable parts sorted)."""
 
 
 def require(family: Any, capability: type, who: str) -> None:

@@ -18,18 +18,21 @@ M is the tightest constant the arena allows for each row. The reference solver i
 own presolve, cuts and heuristics on), solved to the relative gap :attr:`mip_gap`; the quadratic objective enters
 as one epigraph variable per squared term, since SCIP's objective is linear.
 
-**A strategy** is the integer assignment. The one read off a solution, :meth:`sides`, enforces every side the
-solution's positions satisfy: the problem with those sides enforced (a convex QP, :class:`FixedSidesQP`) has the
-same optimum. With the sides fixed, each obstacle constraint is a bound on one coordinate of p_k, so the fixed
-problem is MPC's QP with ξ-dependent bounds: its matrices P and A are the same for every strategy and instance.
+**Strategies.** The integer assignment read off a solution, :meth:`sides`, enforces every side its positions
+satisfy: the problem with those sides enforced (a convex QP, :class:`FixedSidesQP`) has the same optimum. With the
+sides fixed, each obstacle constraint is a bound on one coordinate of p_k, so the fixed problem is MPC's QP with
+ξ-dependent bounds: its matrices P and A are the same for every strategy and instance. Most of those sides are
+slack at the optimum; the *strategy* (:meth:`strategy`, MLOPT's tight constraints) keeps only the sides the
+solution rests on, and a candidate strategy's QP answer counts as feasible when it clears every obstacle
+(:meth:`FixedSidesQP.feasible`).
 
 **Parameters.** ξ = (p_0, v_0, g, c_1, …, c_n): the measured state, the goal position and the obstacles'
 centers, as in CoCo's free-flyer. Ξ is a box (any position in the arena, any admissible velocity, the goal in a
-band right of the obstacles, the centers in a band in the middle) less the starts inside an obstacle, which the
-sampler rejects: every state a closed loop can visit is in Ξ. An instance can still be infeasible (too fast
-towards an obstacle or a wall to stop); SCIP proves it and reports the status. The decision vector is
-x = (u_0, …, u_{N−1}, x_1, …, x_N), inputs first, as in :mod:`mpc`; the metric's inequalities are the boxes
-and, per step and obstacle, the penetration depth min_j(side slack) ≤ 0.
+band right of the obstacles, the centers in a band in the middle, listed from left to right, :meth:`canonical`)
+less the starts inside an obstacle, which the sampler rejects: every state a closed loop can visit is in Ξ. An
+instance can still be infeasible (too fast towards an obstacle or a wall to stop); SCIP proves it and reports the
+status. The decision vector is x = (u_0, …, u_{N−1}, x_1, …, x_N), inputs first, as in :mod:`mpc`; the metric's
+inequalities are the boxes and, per step and obstacle, the penetration depth −max_j(side slack) ≤ 0.
 """
 
 from __future__ import annotations
@@ -172,18 +175,31 @@ class ObstacleMPC(ProblemFamily):
     def _eq(self, x: Any, xi: Any) -> Any:
         return x @ self._const(self.A_eq, x).T - xi @ self._const(self.E_eq, x).T
 
+    def side_slack(self, x: Any, xi: Any) -> Any:
+        """How far p_k lies beyond each side of each obstacle, (batch, N, n_obs, 4) in :data:`SIDES` order.
+
+        ≥ 0 where p_k satisfies that side (e.g. lo_x − p_x for "left"), negative where it does not.
+        """
+        return self.point_slack(self.positions(x), xi)
+
+    def point_slack(self, points: Any, xi: Any) -> Any:
+        """:meth:`side_slack` of any points (batch, T, 2), e.g. a closed loop's positions: (batch, T, n_obs, 4)."""
+        from array_api_compat import array_namespace
+
+        xp = array_namespace(points)
+        lo, hi = self.obstacles(xi)
+        p = points[:, :, None, :]                                      # (batch, T, 1, 2)
+        before, after = lo[:, None, :, :] - p, p - hi[:, None, :, :]  # (batch, T, n_obs, 2)
+        return xp.stack([before[..., 0], after[..., 0], before[..., 1], after[..., 1]], axis=-1)
+
     def penetration(self, x: Any, xi: Any) -> Any:
-        """Per step and obstacle, how deep p_k lies inside it: min over the sides of the slack, (batch, N, n_obs).
+        """Per step and obstacle, how deep p_k lies inside it, (batch, N, n_obs): −max over the sides of the slack.
 
         Positive inside (the distance to the nearest edge), ≤ 0 outside: the disjunctive constraint, exactly.
         """
         from array_api_compat import array_namespace
 
-        xp = array_namespace(x)
-        lo, hi = self.obstacles(xi)
-        p = self.positions(x)[:, :, None, :]                         # (batch, N, 1, 2)
-        into_lo, into_hi = p - lo[:, None, :, :], hi[:, None, :, :] - p  # (batch, N, n_obs, 2)
-        return xp.minimum(xp.minimum(into_lo[..., 0], into_hi[..., 0]), xp.minimum(into_lo[..., 1], into_hi[..., 1]))
+        return -array_namespace(x).max(self.side_slack(x, xi), axis=-1)
 
     def _ineq(self, x: Any, xi: Any) -> Any:
         from array_api_compat import array_namespace
@@ -201,15 +217,32 @@ class ObstacleMPC(ProblemFamily):
         """
         x = np.asarray(self.check_x(x, where=f"{self.name}.sides"), dtype=float)
         xi = np.asarray(self.check_params(xi, check_domain=False, where=f"{self.name}.sides"), dtype=float)
-        lo, hi = self.obstacles(xi)
-        p = self.positions(x)[:, :, None, :]
-        return np.stack([p[..., 0] <= lo[:, None, :, 0] + tol, p[..., 0] >= hi[:, None, :, 0] - tol,
-                         p[..., 1] <= lo[:, None, :, 1] + tol, p[..., 1] >= hi[:, None, :, 1] - tol], axis=-1)
+        return self.side_slack(x, xi) >= -tol
 
-    def strategy(self, x: np.ndarray, xi: np.ndarray) -> np.ndarray:
-        """The integer assignment read off each solution, flattened: (batch, N·n_obs·4) int8, 1 = side enforced
-        (δ = 0). The :class:`~l2o_lib.problems.MixedIntegerQP` capability."""
-        return self.sides(x, xi).reshape(len(x), -1).astype(np.int8)
+    def strategy(self, x: np.ndarray, xi: np.ndarray, tol: float = 1e-7) -> np.ndarray:
+        """The sides each solution *rests on*, flattened: (batch, N·n_obs·4) int8, 1 = enforced (δ = 0).
+
+        The QP with the sides x satisfies enforced (:meth:`sides`) is solved exactly (DAQP), and the sides its
+        solution touches (slack ≤ ``tol``) are kept: the QP with only those enforced has the same solution (the
+        others' multipliers are zero), so they are the strategy that determines the optimum. The other binaries
+        are free. The :class:`~l2o_lib.problems.MixedIntegerQP` capability.
+        """
+        satisfied = self.sides(x, xi)
+        form = self.fixed_integer_qp()
+        xi = np.asarray(xi, dtype=float)
+        res = self.daqp_session().solve(form.theta(xi, satisfied), check_domain=False)
+        exact = np.where(res.ok[:, None], res.x, x)
+        tight = satisfied & (self.side_slack(exact, xi) <= tol)
+        return tight.reshape(len(x), -1).astype(np.int8)
+
+    def daqp_session(self) -> Any:
+        """DAQP on :meth:`fixed_integer_qp`, set up once."""
+        session = self.__dict__.get("_daqp_session")
+        if session is None:
+            from l2o_lib.solvers import NullSpaceDAQPSession
+
+            session = self.__dict__["_daqp_session"] = NullSpaceDAQPSession(self.fixed_integer_qp())
+        return session
 
     def fixed_integer_qp(self) -> FixedSidesQP:
         """The QP left when the sides are fixed (:class:`FixedSidesQP`), built once."""
@@ -253,13 +286,13 @@ class ObstacleMPC(ProblemFamily):
         x, f, status, t, _ = self.scip_solve(xi, start=start)
         return x, f, status, t
 
-    def scip_solve(self, xi: np.ndarray, *, start: np.ndarray | None = None
+    def scip_solve(self, xi: np.ndarray, *, start: np.ndarray | None = None, tangents: bool = False
                    ) -> tuple[np.ndarray | None, float, str, float, dict[str, Any]]:
         """One instance by SCIP: (x or None, objective, status, SCIP's own time, info).
 
         ``start``: a feasible x (n_vars,) handed to SCIP as its first solution (with the binaries read off it
         and the epigraph variables at their values): a primal bound from the start. ``info`` holds the node
-        count, whether SCIP accepted the start, and the primal bound it had before solving.
+        count, whether SCIP accepted the start, and (when solved) the time at which SCIP had its best solution.
         """
         from pyscipopt import Model, quicksum
 
@@ -303,11 +336,15 @@ class ObstacleMPC(ProblemFamily):
             for j in range(self.n_vars):
                 m.setSolVal(sol, z[j], float(start[j]))
                 m.setSolVal(sol, aux[j], float((start[j] - ref[j]) ** 2))
-            sat = self.sides(start[None, :], xi[None, :], tol=0.0)[0]
+            sat = self.sides(start[None, :], xi[None, :], tol=1e-6)[0]
             for (k, o), d in delta.items():
                 for j in range(4):
                     m.setSolVal(sol, d[j], 0.0 if sat[k, o, j] else 1.0)
             info["start_accepted"] = bool(m.addSol(sol, free=True))
+            if tangents:  # each squared term's tangent at the start: the objective's outer approximation there
+                for j in range(self.n_vars):
+                    e = float(start[j] - ref[j])
+                    m.addCons(aux[j] >= 2 * e * (z[j] - float(ref[j])) - e * e)
         t0 = time.perf_counter()
         m.optimize()
         wall = time.perf_counter() - t0
@@ -317,6 +354,7 @@ class ObstacleMPC(ProblemFamily):
         if status not in _SOLVED or m.getNSols() == 0:
             return None, np.nan, status, t, info
         best = m.getBestSol()
+        info["time_best"] = float(m.getSolTime(best))
         x = np.array([m.getSolVal(best, v) for v in z])
         return x, float(self._objective(x[None, :], xi[None, :])[0]), OPTIMAL, t, info
 
@@ -348,6 +386,68 @@ class ObstacleMPC(ProblemFamily):
                        solver=self.reference_solver)
         return sol, {"nodes": nodes, "start_accepted": accepted}
 
+    def relaxed_binaries(self, xi: Any, *, check_domain: bool = True) -> np.ndarray:
+        """The binaries of the continuous relaxation (0 ≤ δ ≤ 1) of the big-M problem, (batch, N, n_obs, 4).
+
+        The same rows as :meth:`scip_solve` with δ continuous, solved by Clarabel per instance; NaN where it
+        reports no solution. The start of relax-and-round.
+        """
+        import clarabel
+
+        xi = np.asarray(self.check_params(xi, check_domain=check_domain, where=f"{self.name}.relaxed_binaries"),
+                        dtype=float)
+        P, A, slot, settings = self._relaxation()
+        N, n_obs, n, nd = self.horizon, self.n_obstacles, self.n_vars, self.n_sides
+        a_lo, a_hi = self.arena
+        lo, hi = self.obstacles(xi)                                   # (batch, n_obs, 2)
+        # side j of obstacle o at step k: sign_j · p_{k,axis_j} − M δ ≤ sign_j · edge_j
+        M = np.stack([a_hi - lo[..., 0], hi[..., 0] - a_lo, a_hi - lo[..., 1], hi[..., 1] - a_lo], axis=-1)
+        edge = np.stack([lo[..., 0], -hi[..., 0], lo[..., 1], -hi[..., 1]], axis=-1)
+        cones = [clarabel.ZeroConeT(self.n_eq), clarabel.NonnegativeConeT(A.shape[0] - self.n_eq)]
+        out = np.full((len(xi), N, n_obs, 4), np.nan)
+        for i, row in enumerate(xi):
+            A.data[slot] = -np.tile(M[i].ravel(), N)
+            b = np.concatenate([self.E_eq @ row, self.z_max, -self.z_min, np.ones(nd), np.zeros(nd),
+                                np.full(N * n_obs, 3.0), np.tile(edge[i].ravel(), N)])
+            q = np.concatenate([-2.0 * self.w * (row @ self.R_ref), np.zeros(nd)])
+            sol = clarabel.DefaultSolver(P, q, A, b, cones, settings).solve()
+            if str(sol.status).endswith("Solved") and "Almost" not in str(sol.status):
+                out[i] = np.asarray(sol.x)[n:].reshape(N, n_obs, 4)
+        return out
+
+    def _relaxation(self) -> tuple[Any, Any, np.ndarray, Any]:
+        """The relaxation's P and A (Clarabel's A [x; δ] + s = b: dynamics, then ≤ rows), built once, with the
+        positions in A.data of the big-M coefficients, rows (k, o, j) in order."""
+        cache = self.__dict__.get("_relaxation_cache")
+        if cache is not None:
+            return cache
+        import clarabel
+        import scipy.sparse as sp
+
+        N, n_obs, n, nd = self.horizon, self.n_obstacles, self.n_vars, self.n_sides
+        P = sp.triu(sp.block_diag([sp.diags(2.0 * self.w), sp.csc_matrix((nd, nd))])).tocsc()
+        r = np.arange(nd)
+        axis = np.tile([0, 0, 1, 1], N * n_obs)
+        step = r // (4 * n_obs)
+        sign = np.tile([1.0, -1.0, 1.0, -1.0], N * n_obs)
+        bigm = sp.csc_matrix((np.concatenate([sign, np.full(nd, np.pi)]),
+                              (np.concatenate([r, r]), np.concatenate([self.pos_index[step, axis], n + r]))),
+                             shape=(nd, n + nd))
+        I_n, I_d, Z_nd, Z_dn = sp.eye(n), sp.eye(nd), sp.csc_matrix((n, nd)), sp.csc_matrix((nd, n))
+        A = sp.vstack([sp.hstack([sp.csc_matrix(self.A_eq), sp.csc_matrix((self.n_eq, nd))]),
+                       sp.hstack([I_n, Z_nd]), sp.hstack([-I_n, Z_nd]), sp.hstack([Z_dn, I_d]), sp.hstack([Z_dn, -I_d]),
+                       sp.hstack([sp.csc_matrix((N * n_obs, n)), sp.kron(sp.eye(N * n_obs), np.ones((1, 4)))]),
+                       bigm]).tocsc()
+        A.sort_indices()
+        # the big-M entries: columns n + r, last row block; CSC stores them in column order = row order r
+        first = A.shape[0] - nd
+        slot = np.array([A.indptr[n + j] + np.flatnonzero(A.indices[A.indptr[n + j]:A.indptr[n + j + 1]] == first + j)[0]
+                         for j in range(nd)])
+        settings = clarabel.DefaultSettings()
+        settings.verbose = False
+        cache = self.__dict__["_relaxation_cache"] = (P, A, slot, settings)
+        return cache
+
     def _sample(self, n: int, rng: np.random.Generator) -> np.ndarray:
         out: list[np.ndarray] = []
         have = 0
@@ -356,7 +456,19 @@ class ObstacleMPC(ProblemFamily):
             keep = draw[~self.start_inside(draw)]
             out.append(keep)
             have += len(keep)
-        return np.concatenate(out)[:n]
+        return self.canonical(np.concatenate(out)[:n])
+
+    def canonical(self, xi: np.ndarray) -> np.ndarray:
+        """ξ with the obstacles listed from left to right (by center x): the same instances, in Ξ's order.
+
+        The order of the obstacles is arbitrary for the problem, not for a strategy (its binaries are
+        indexed by obstacle); the sampler draws, and a learned strategy expects, this order.
+        """
+        xi = np.array(xi, dtype=float)
+        c = xi[:, 6:].reshape(len(xi), self.n_obstacles, 2)
+        order = np.argsort(c[:, :, 0], axis=1, kind="stable")
+        xi[:, 6:] = np.take_along_axis(c, order[:, :, None], axis=1).reshape(len(xi), -1)
+        return xi
 
     def start_inside(self, xi: np.ndarray) -> np.ndarray:
         """Whether each start position lies inside an obstacle (such ξ are not in Ξ: nothing can be done)."""
@@ -404,8 +516,6 @@ class FixedSidesQP:
 
         Without θ: the instance ξ = the middle of Ξ with no side enforced (the arena's bounds only).
         """
-        import scipy.sparse as sp
-
         fam = self.family
         if theta is None:
             xi = (0.5 * (fam.param_low + fam.param_high))[None, :]
@@ -419,11 +529,47 @@ class FixedSidesQP:
         p_lo, p_hi = fam.position_bounds(xi, sides)
         rows = fam.pos_index.ravel()
         lo[:, rows], hi[:, rows] = p_lo.reshape(n, -1), p_hi.reshape(n, -1)
-        A = sp.vstack([sp.csc_matrix(fam.A_eq), sp.eye(fam.n_vars)]).tocsc()
-        q = -2.0 * fam.w * (xi @ fam.R_ref)
-        return QPData(P=sp.diags(2.0 * fam.w).tocsc(), q=q, A=A, l=np.concatenate([beq, lo], axis=1),
+        P, A = self._matrices()
+        return QPData(P=P, q=-2.0 * fam.w * (xi @ fam.R_ref), A=A, l=np.concatenate([beq, lo], axis=1),
                       u=np.concatenate([beq, hi], axis=1), n_eq=fam.n_eq)
+
+    def _matrices(self) -> tuple[Any, Any]:
+        """P and A, the same for every θ: built once."""
+        cache = self.__dict__.get("_PA")
+        if cache is None:
+            import scipy.sparse as sp
+
+            fam = self.family
+            cache = (sp.diags(2.0 * fam.w).tocsc(), sp.vstack([sp.csc_matrix(fam.A_eq), sp.eye(fam.n_vars)]).tocsc())
+            object.__setattr__(self, "_PA", cache)
+        return cache
 
     def objective(self, x: np.ndarray, theta: np.ndarray) -> np.ndarray:
         """The family's objective of each x at θ's ξ."""
         return self.family.objective(x, self.split(theta)[0])
+
+    def feasible(self, x: np.ndarray, theta: np.ndarray, tol: float = 1e-6) -> np.ndarray:
+        """Whether each solution of the fixed QP clears every obstacle (to ``tol``): feasible for the MIQP.
+
+        Always true when every step enforces a side of every obstacle; a strategy that leaves sides free (the
+        tight sides of :meth:`ObstacleMPC.strategy`) is only as good as this check.
+        """
+        return self.family.penetration(x, self.split(theta)[0]).reshape(len(x), -1).max(axis=1) <= tol
+
+    def relaxation(self, xi: np.ndarray) -> np.ndarray:
+        """θ of the convex relaxation: no side enforced (the obstacles dropped). A lower bound, and where its answer
+        clears every obstacle, the optimum."""
+        xi = np.asarray(xi, dtype=float)
+        return self.theta(xi, np.zeros((len(xi), self.family.n_sides), dtype=np.int8))
+
+    def repair(self, x: np.ndarray, theta: np.ndarray, tol: float = 1e-6) -> np.ndarray:
+        """θ with, at every step where x lies inside an obstacle, the side of that obstacle nearest to x enforced.
+
+        A lazy constraint: the next solve keeps the trajectory out of what it crossed, by the shortest way out.
+        """
+        xi, sides = self.split(theta)
+        slack = self.family.side_slack(x, xi)
+        inside = (-slack.max(axis=-1)) > tol                      # (batch, N, n_obs)
+        nearest = np.zeros_like(sides)
+        np.put_along_axis(nearest, slack.argmax(axis=-1)[..., None], True, axis=-1)
+        return self.theta(xi, sides | (nearest & inside[..., None]))
