@@ -6,6 +6,7 @@ of an instance is the integer assignment of its optimum; the strategies seen in 
 a classifier ranks them, the convex problems of the top k are solved, the best feasible answer is returned, and
 the mixed-integer solver runs only where none is feasible. Nothing here is specific to a family or a network:
 
+* :func:`tight_strategy`: a solution's strategy, the sides it rests on (MLOPT's tight constraints);
 * :class:`StrategyTable`: the distinct strategies of training solutions, most frequent first, with counts and the
   index of each training row (how many there are and how concentrated is the first lesson);
 * :func:`top_k` (classifier scores) and :func:`neighbour_candidates` (the strategies of the nearest training
@@ -29,6 +30,27 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+
+from l2o_lib.problems.capabilities import MixedIntegerQP, require
+
+
+def tight_strategy(family: MixedIntegerQP, session: Any, x: np.ndarray, xi: np.ndarray, *, tol: float = 1e-7
+                   ) -> np.ndarray:
+    """The sides each solution *rests on*, flattened: (batch, d) int8, 1 = enforced.
+
+    The QP with the sides x satisfies enforced (``family.sides``) is solved exactly by ``session`` (set up on
+    ``family.fixed_integer_qp()``, e.g. :class:`~l2o_lib.solvers.NullSpaceDAQPSession`), and the sides its
+    solution touches (slack ≤ ``tol``) are kept: the QP with only those enforced has the same solution (the
+    others' multipliers are zero), so they are the strategy that determines the optimum. The other binaries are
+    free.
+    """
+    require(family, MixedIntegerQP, "tight_strategy")
+    xi = np.asarray(xi, dtype=float)
+    satisfied = family.sides(x, xi)
+    res = session.solve(family.fixed_integer_qp().theta(xi, satisfied), check_domain=False)
+    exact = np.where(res.ok[:, None], res.x, np.asarray(x, dtype=float))
+    tight = satisfied & (family.side_slack(exact, xi) <= tol)
+    return tight.reshape(len(xi), -1).astype(np.int8)
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ from shipped import load_or_skip
 pytest.importorskip("torch")
 
 from l2o_lib import metrics, pretrained, strategies  # noqa: E402
+from l2o_lib.solvers import NullSpaceDAQPSession  # noqa: E402
 from l2o_lib.torch.strategies import strategy_parts, strategy_solver  # noqa: E402
 
 
@@ -49,7 +50,8 @@ def test_candidates_are_feasible_without_the_fallback_and_order_does_not_matter(
     table, scores = strategy_parts(fam, model.tensors(), model.card.config)
     solve = strategy_solver(fam, table, scores, top_k=10)
     xi = xi[ref.ok]
-    out = strategies.solve_candidates(fam.fixed_integer_qp(), fam.daqp_session(), table.strategies,
+    form = fam.fixed_integer_qp()
+    out = strategies.solve_candidates(form, NullSpaceDAQPSession(form), table.strategies,
                                       strategies.top_k(scores(xi), 10), xi, repairs=1)
     assert out.feasible_within(10) >= 0.9
     # the obstacles listed in another order: the same instance, the same answer

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from l2o_lib import metrics, problems, strategies
+from l2o_lib import control, metrics, problems, strategies
 from l2o_lib.problems import FixedSidesQP, MixedIntegerQP, ObstacleMPC
 from l2o_lib.problems.obstacle_mpc import SIDES
 from l2o_lib.solvers import NullSpaceDAQPSession, OSQPSession
@@ -46,7 +46,8 @@ def test_scip_solution_is_feasible_and_its_sides_give_the_same_optimum(fam, data
     assert eq.max() < 1e-8 and ineq.max() < 1e-5
     assert fam.penetration(sol.x[ok], xi[ok]).max() <= 1e-5
     form = fam.fixed_integer_qp()
-    res = NullSpaceDAQPSession(form).solve(form.theta(xi[ok], fam.strategy(sol.x[ok], xi[ok])))
+    session = NullSpaceDAQPSession(form)
+    res = session.solve(form.theta(xi[ok], strategies.tight_strategy(fam, session, sol.x[ok], xi[ok])))
     assert res.ok.all()
     f = fam.objective(res.x, xi[ok])
     # the QP with the solution's sides enforced has the MIQP's optimum (SCIP stops at a relative gap of 1e-4 and
@@ -83,7 +84,7 @@ def test_fixed_qp_forms_agree_and_contradictions_are_infeasible(fam, data):
     bad = fam.sides(sol.x[ok], xi[ok])
     bad[:, 4, 1, :2] = True
     res = NullSpaceDAQPSession(form).solve(form.theta(xi[ok], bad))
-    assert not res.ok.any() and set(res.status) == {"primal infeasible"}
+    assert not res.ok.any() and set(res.status) == {"infeasible"}
     with pytest.raises(ValueError, match="sides must have shape"):
         form.theta(xi[:2], np.zeros((2, 5)))
 
@@ -102,11 +103,12 @@ def _one(form, theta_row):
 def test_pipeline_returns_the_best_feasible_candidate_and_falls_back(fam, data):
     xi, sol = data
     ok = np.flatnonzero(sol.ok)
-    table, ids = strategies.StrategyTable.from_assignments(fam.strategy(sol.x[ok], xi[ok]))
-    assert len(table) == len(np.unique(ids)) and table.counts.sum() == len(ok)
-    assert np.array_equal(table.lookup(fam.strategy(sol.x[ok], xi[ok])), ids)
     form = fam.fixed_integer_qp()
     session = NullSpaceDAQPSession(form)
+    s = strategies.tight_strategy(fam, session, sol.x[ok], xi[ok])
+    table, ids = strategies.StrategyTable.from_assignments(s)
+    assert len(table) == len(np.unique(ids)) and table.counts.sum() == len(ok)
+    assert np.array_equal(table.lookup(s), ids)
     # candidates: each instance's own strategy second, behind a strategy that contradicts itself
     contradiction = np.zeros((1, table.strategies.shape[1]), dtype=np.int8)
     contradiction[0, :2] = 1  # left and right of obstacle 0 at step 0
@@ -156,7 +158,7 @@ def test_repair_enforces_the_nearest_side_of_what_was_crossed(fam, data):
     xi, sol = data
     ok = np.flatnonzero(sol.ok)
     form = fam.fixed_integer_qp()
-    session = fam.daqp_session()
+    session = NullSpaceDAQPSession(form)
     none = np.zeros((len(ok), fam.n_sides), dtype=np.int8)
     theta = form.theta(xi[ok], none)
     res = session.solve(theta)
@@ -180,7 +182,7 @@ def test_relaxation_is_a_lower_bound_and_rounds_to_valid_sides(fam, data):
     pick = np.zeros(delta.shape, dtype=bool)
     np.put_along_axis(pick, delta.argmin(-1)[..., None], True, -1)
     form = fam.fixed_integer_qp()
-    res = fam.daqp_session().solve(form.theta(xi[ok], pick))
+    res = NullSpaceDAQPSession(form).solve(form.theta(xi[ok], pick))
     # one enforced side per step and obstacle: whatever DAQP solves clears every obstacle
     assert form.feasible(res.x[res.ok], form.theta(xi[ok], pick)[res.ok]).all()
     assert np.all(fam.objective(res.x[res.ok], xi[ok][res.ok]) >= sol.objective[ok][res.ok] * (1 - 2 * fam.mip_gap))
@@ -194,3 +196,16 @@ def test_point_slack_of_a_closed_loop_path(fam):
     depth = -fam.point_slack(points, xi).max(-1)
     np.testing.assert_allclose(depth[0, 0, 0], fam.half.min())
     assert depth[0, 1].max() < 0
+
+
+def test_tight_strategy_and_simulate_ask_for_their_capabilities(fam):
+    mpc = problems.get("mpc")
+    with pytest.raises(TypeError, match="MixedIntegerQP"):
+        strategies.tight_strategy(mpc, None, np.zeros((1, mpc.n_vars)), np.zeros((1, mpc.n_params)))
+    # the obstacle family is a linear system: simulate steps it with x⁺ = A x + B u
+    x0 = np.array([[1.0, 2.0, 0.5, -0.5]])
+    push = control.PolicyController("push", lambda x: np.tile([0.5, -0.5], (len(x), 1)))
+    run = control.simulate(push, x0, 2, fam)
+    np.testing.assert_allclose(run.x[0, 1], [1.75, 1.25, 1.0, -1.0])
+    with pytest.raises(TypeError, match="LinearDynamics"):
+        control.simulate(push, x0, 2, problems.get("nonconvex_2d"))

@@ -2,7 +2,8 @@
 
 What a family can do is declared by the capabilities it has (:mod:`l2o_lib.problems.capabilities`):
 ``isinstance(family, QPForm)``, ``LinearlyConstrained`` (a ``standard_form()``), ``Proximable``, ``OSQPForm``
-(OSQP's sparse form ``qp(ξ)``), ``MixedIntegerQP`` (a QP once its integers are fixed).
+(OSQP's sparse form ``qp(ξ)``), ``LinearMPCForm`` (a linear MPC problem: dynamics, weights, boxes, its QP forms),
+``MixedIntegerQP`` (a QP once its integers are fixed).
 """
 
 from __future__ import annotations
@@ -13,7 +14,9 @@ from typing import Any
 from l2o_lib.problems.base import OPTIMAL, CvxpyFamily, ProblemFamily, Solution
 from l2o_lib.problems.capabilities import (
     DiagonalHessianForm,
+    LinearDynamics,
     LinearlyConstrained,
+    LinearMPCForm,
     MixedIntegerQP,
     OSQPForm,
     Proximable,
@@ -62,8 +65,8 @@ def key_of(family: ProblemFamily) -> str:
 
 
 __all__ = [
-    "FAMILIES", "OPTIMAL", "CvxpyFamily", "DiagonalHessianForm", "DoubleWell", "EntropyMax", "FixedSidesQP", "L1QPBox",
-    "LinearMPC", "LinearQP", "LinearlyConstrained", "MixedIntegerQP", "Nonconvex2D", "OSQPForm", "ObstacleMPC", "ProblemFamily",
-    "Proximable", "QPForm", "QuadraticForm", "SimplexEntropyForm", "Solution", "StandardForm", "dc3_qp", "get",
-    "key_of", "param_qp",
+    "FAMILIES", "OPTIMAL", "CvxpyFamily", "DiagonalHessianForm", "DoubleWell", "EntropyMax", "FixedSidesQP",
+    "L1QPBox", "LinearDynamics", "LinearMPC", "LinearMPCForm", "LinearQP", "LinearlyConstrained", "MixedIntegerQP",
+    "Nonconvex2D", "OSQPForm", "ObstacleMPC", "ProblemFamily", "Proximable", "QPForm", "QuadraticForm",
+    "SimplexEntropyForm", "Solution", "StandardForm", "dc3_qp", "get", "key_of", "param_qp",
 ]

@@ -44,6 +44,7 @@ from typing import Any
 import numpy as np
 
 from l2o_lib.problems.base import OPTIMAL, ProblemFamily
+from l2o_lib.problems.capabilities import LinearDynamics
 from l2o_lib.problems.mpc import QPData
 
 #: the four sides of an obstacle, in the order of the binaries δ_{k,o,j}
@@ -52,7 +53,7 @@ SIDES = ("left", "right", "below", "above")
 _SOLVED = ("optimal", "gaplimit")
 
 
-class ObstacleMPC(ProblemFamily):
+class ObstacleMPC(ProblemFamily, LinearDynamics):
     """MPC of a planar double integrator around ``n_obstacles`` rectangles; ξ = (p₀, v₀, goal, centers)."""
 
     key = "obstacle_mpc"
@@ -118,14 +119,7 @@ class ObstacleMPC(ProblemFamily):
         N, nx, nu = self.horizon, self.nx, self.nu
         nU = N * nu
         self.n_inputs = nU
-        Aeq = np.zeros((N * nx, self.n_vars))
-        for k in range(N):
-            rows = slice(k * nx, (k + 1) * nx)
-            Aeq[rows, k * nu:(k + 1) * nu] = -self.B
-            Aeq[rows, nU + k * nx:nU + (k + 1) * nx] = np.eye(nx)
-            if k > 0:
-                Aeq[rows, nU + (k - 1) * nx:nU + k * nx] = -self.A
-        self.A_eq = Aeq
+        self.A_eq = self.dynamics_rows(N)
         self.E_eq = np.zeros((N * nx, self.n_params))
         self.E_eq[:nx, :nx] = self.A  # x_1 − B u_0 = A x_0
         w = self.weights
@@ -218,31 +212,6 @@ class ObstacleMPC(ProblemFamily):
         x = np.asarray(self.check_x(x, where=f"{self.name}.sides"), dtype=float)
         xi = np.asarray(self.check_params(xi, check_domain=False, where=f"{self.name}.sides"), dtype=float)
         return self.side_slack(x, xi) >= -tol
-
-    def strategy(self, x: np.ndarray, xi: np.ndarray, tol: float = 1e-7) -> np.ndarray:
-        """The sides each solution *rests on*, flattened: (batch, N·n_obs·4) int8, 1 = enforced (δ = 0).
-
-        The QP with the sides x satisfies enforced (:meth:`sides`) is solved exactly (DAQP), and the sides its
-        solution touches (slack ≤ ``tol``) are kept: the QP with only those enforced has the same solution (the
-        others' multipliers are zero), so they are the strategy that determines the optimum. The other binaries
-        are free. The :class:`~l2o_lib.problems.MixedIntegerQP` capability.
-        """
-        satisfied = self.sides(x, xi)
-        form = self.fixed_integer_qp()
-        xi = np.asarray(xi, dtype=float)
-        res = self.daqp_session().solve(form.theta(xi, satisfied), check_domain=False)
-        exact = np.where(res.ok[:, None], res.x, x)
-        tight = satisfied & (self.side_slack(exact, xi) <= tol)
-        return tight.reshape(len(x), -1).astype(np.int8)
-
-    def daqp_session(self) -> Any:
-        """DAQP on :meth:`fixed_integer_qp`, set up once."""
-        session = self.__dict__.get("_daqp_session")
-        if session is None:
-            from l2o_lib.solvers import NullSpaceDAQPSession
-
-            session = self.__dict__["_daqp_session"] = NullSpaceDAQPSession(self.fixed_integer_qp())
-        return session
 
     def fixed_integer_qp(self) -> FixedSidesQP:
         """The QP left when the sides are fixed (:class:`FixedSidesQP`), built once."""
@@ -552,7 +521,7 @@ class FixedSidesQP:
         """Whether each solution of the fixed QP clears every obstacle (to ``tol``): feasible for the MIQP.
 
         Always true when every step enforces a side of every obstacle; a strategy that leaves sides free (the
-        tight sides of :meth:`ObstacleMPC.strategy`) is only as good as this check.
+        tight sides of :func:`l2o_lib.strategies.tight_strategy`) is only as good as this check.
         """
         return self.family.penetration(x, self.split(theta)[0]).reshape(len(x), -1).max(axis=1) <= tol
 
