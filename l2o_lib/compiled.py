@@ -56,6 +56,10 @@ class CompiledMLP:
             v = np.asarray(v, dtype=float)
             if v.shape not in ((), (1,), (self.n_out,)) or not np.all(np.isfinite(v)):
                 raise ValueError(f"CompiledMLP: {name} must be finite, a scalar or {self.n_out} values, got {v!r:.80}")
+            cast = v.astype(self.dtype)
+            if not np.all(np.isfinite(cast)) or np.any((cast == 0) & (v != 0)):
+                raise ValueError(f"CompiledMLP: {name} {v!r:.80} is not representable in {self.dtype} "
+                                 f"(it would become {cast!r:.80})")
         self.out_scale = np.broadcast_to(np.asarray(out_scale, dtype=self.dtype), (self.n_out,)).copy()
         self.out_shift = np.broadcast_to(np.asarray(out_shift, dtype=self.dtype), (self.n_out,)).copy()
         self.saturate = None
