@@ -209,3 +209,13 @@ def test_tight_strategy_and_simulate_ask_for_their_capabilities(fam):
     np.testing.assert_allclose(run.x[0, 1], [1.75, 1.25, 1.0, -1.0])
     with pytest.raises(TypeError, match="LinearDynamics"):
         control.simulate(push, x0, 2, problems.get("nonconvex_2d"))
+
+
+def test_scip_emphasis_keeps_the_optimum_and_refuses_an_unknown_name(fam, data):
+    xi, sol = data
+    i = int(np.flatnonzero(sol.ok)[0])
+    x, f, status, _, _ = fam.scip_solve(xi[i], emphasis="easycip")
+    assert status == "optimal" and abs(f / sol.objective[i] - 1) < 3 * fam.mip_gap
+    assert fam.penetration(x[None, :], xi[i:i + 1]).max() <= 1e-5
+    with pytest.raises(ValueError, match="emphasis must be one of"):
+        fam.scip_solve(xi[i], emphasis="fastest")

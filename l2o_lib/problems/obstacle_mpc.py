@@ -255,20 +255,27 @@ class ObstacleMPC(ProblemFamily, LinearDynamics):
         x, f, status, t, _ = self.scip_solve(xi, start=start)
         return x, f, status, t
 
-    def scip_solve(self, xi: np.ndarray, *, start: np.ndarray | None = None, tangents: bool = False
-                   ) -> tuple[np.ndarray | None, float, str, float, dict[str, Any]]:
+    def scip_solve(self, xi: np.ndarray, *, start: np.ndarray | None = None, tangents: bool = False,
+                   emphasis: str | None = None) -> tuple[np.ndarray | None, float, str, float, dict[str, Any]]:
         """One instance by SCIP: (x or None, objective, status, SCIP's own time, info).
 
         ``start``: a feasible x (n_vars,) handed to SCIP as its first solution (with the binaries read off it
-        and the epigraph variables at their values): a primal bound from the start. ``info`` holds the node
-        count, whether SCIP accepted the start, and (when solved) the time at which SCIP had its best solution.
+        and the epigraph variables at their values): a primal bound from the start. ``emphasis``: one of SCIP's
+        emphasis settings (``"easycip"``, ``"optimality"``, ...; SCIP_PARAMEMPHASIS in lower case), the same
+        gap tolerance. ``info`` holds the node count, whether SCIP accepted the start, and (when solved) the
+        time at which SCIP had its best solution.
         """
-        from pyscipopt import Model, quicksum
+        from pyscipopt import SCIP_PARAMEMPHASIS, Model, quicksum
 
         xi = np.asarray(xi, dtype=float)
         N, n_obs = self.horizon, self.n_obstacles
         m = Model()
         m.hideOutput()
+        if emphasis is not None:
+            names = sorted(k.lower() for k in vars(SCIP_PARAMEMPHASIS) if k.isupper())
+            if not isinstance(emphasis, str) or emphasis.lower() not in names:
+                raise ValueError(f"{self.name}.scip_solve: emphasis must be one of {names}, got {emphasis!r}")
+            m.setEmphasis(getattr(SCIP_PARAMEMPHASIS, emphasis.upper()))
         m.setParam("limits/gap", self.mip_gap)
         m.setParam("limits/time", self.time_limit)
         m.setParam("timing/clocktype", 2)  # wall clock
