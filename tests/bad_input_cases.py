@@ -467,7 +467,7 @@ CASES: list[Case] = [
          Usage, r"--executor: invalid choice: 'threads' \(choose from '?serial'?, '?processes'?\)"),
     # ---- explicit MPC and the MPC size sweep
     Case("explicit MPC of a family that is not an MPC", lambda tmp: explicit_partition(fam("dc3_qp")), TypeError,
-         r"build_partition needs a LinearMPC-like family"),
+         r"build_partition needs a family that is LinearMPCForm"),
     Case("explicit MPC with no time to build", lambda tmp: explicit_partition(fam("mpc", horizon=2), time_limit=-1),
          ValueError, r"time_limit must be a positive number"),
     Case("mpc_sizes.load of a missing file", lambda tmp: mpc_sizes_load(tmp / "none.json"), FileNotFoundError,

@@ -176,3 +176,28 @@ def test_certified_solver_rejects_an_unknown_tolerance(setup):
         with pytest.raises(ValueError, match="tol_primal"):
             enhance.CertifiedSolver(laws, lambda z: scores, tol_primal=bad)
     assert enhance.CertifiedSolver(laws, lambda z: scores, tol_primal=1e-9).solve(xi).certified.all()
+
+
+@pytest.mark.slow
+def test_fallback_on_a_long_horizon_is_polished_into_a_certified_answer():
+    """At N = 40 DAQP's answers (condensed QP, powers 1.2^40 in its matrices) miss the 1e-8 stationarity test
+    although their active sets are right; the fallback polishes them by those active sets' KKT systems."""
+    fam = problems.get("mpc", horizon=40)
+    xi = fam.sample(60, seed=5)
+    raw = DAQPSession(fam).solve(xi)
+    assert raw.ok.all() and not enhance.kkt_certify(fam, raw.x, raw.y, xi).ok.all()  # the case polishing is for
+    x, _ = fam.solve_duals(xi[:10])
+    laws, _ = enhance.ActiveSetLaws.from_solutions(fam, x)
+    cs = _solver(laws, 1).solve(xi, scores=np.zeros((len(xi), len(laws))))
+    ref = fam.solve(xi, progress=False)
+    assert cs.certified.all()
+    np.testing.assert_allclose(fam.objective(cs.x, xi), ref.objective, rtol=1e-8)
+    np.testing.assert_allclose(cs.x, raw.x, atol=1e-5)          # the same answer, polished
+    # the polish on a law's own strategy is that law
+    ids = np.zeros(len(xi), dtype=int)
+    px, py = laws.polish(xi, laws.strategies[ids])
+    lx, ly = laws.evaluate(xi, ids)
+    np.testing.assert_allclose(px, lx, atol=1e-8)
+    np.testing.assert_allclose(py, ly, atol=1e-6)
+    with pytest.raises(ValueError, match="act must have shape"):
+        laws.polish(xi, laws.strategies[:3])

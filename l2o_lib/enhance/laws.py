@@ -62,15 +62,9 @@ class ActiveSetLaws:
         E = np.asarray(family.E_eq, dtype=float)
         Kx, kx, Ky, ky = [], [], [], []
         P, Aeq = qp.P.toarray(), qp.A.toarray()[:self.n_eq]
+        self._P, self._Aeq, self._q, self._E = P, Aeq, qp.q, E
         for s in self.strategies:
-            a = np.flatnonzero(s)
-            na = len(a)
-            S = np.zeros((na, self.n))
-            S[np.arange(na), a] = 1.0
-            K = np.block([[P, Aeq.T, S.T], [Aeq, np.zeros((self.n_eq, self.n_eq + na))],
-                          [S, np.zeros((na, self.n_eq + na))]])
-            rhs_xi = np.vstack([np.zeros((self.n, self.nxi)), E, np.zeros((na, self.nxi))])
-            rhs_c = np.concatenate([-qp.q, np.zeros(self.n_eq), np.where(s[a] > 0, self.hi[a], self.lo[a])])
+            a, K, rhs_xi, rhs_c = self._kkt_system(s)
             sol_xi, *_ = np.linalg.lstsq(K, rhs_xi, rcond=None)
             sol_c, *_ = np.linalg.lstsq(K, rhs_c, rcond=None)
             # OSQP's y: the equality multipliers, then one per bound row (zero where the bound is inactive)
@@ -91,9 +85,43 @@ class ActiveSetLaws:
         self.y_law = np.concatenate([self.Ky, self.ky[..., None]], axis=2)
         for arr in (self.x_law, self.y_law):
             arr.setflags(write=False)
-        self._P, self._A, self._q, self._E = P, qp.A.toarray(), qp.q, E
+        self._A = qp.A.toarray()
         self._residuals(P, self._A, qp.q, E)
         self._regions: dict[tuple[float, float, float], Regions] = {}
+
+    def _kkt_system(self, s: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Strategy s's equality-constrained KKT system K z = rhs_xi ξ + rhs_c, z = (x, ν, y of the active bounds),
+        and the indices a of its active bounds."""
+        a = np.flatnonzero(s)
+        na = len(a)
+        S = np.zeros((na, self.n))
+        S[np.arange(na), a] = 1.0
+        K = np.block([[self._P, self._Aeq.T, S.T], [self._Aeq, np.zeros((self.n_eq, self.n_eq + na))],
+                      [S, np.zeros((na, self.n_eq + na))]])
+        rhs_xi = np.vstack([np.zeros((self.n, self.nxi)), self._E, np.zeros((na, self.nxi))])
+        rhs_c = np.concatenate([-self._q, np.zeros(self.n_eq), np.where(s[a] > 0, self.hi[a], self.lo[a])])
+        return a, K, rhs_xi, rhs_c
+
+    def polish(self, xi: np.ndarray, act: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(x, y) at each ξ_i from the KKT system of active set ``act[i]`` (batch, n), solved at that ξ alone: one
+        LU solve per instance, the exact answer of a solver that found the right active set (OSQP's polishing)."""
+        xi = self.check_xi(xi, "ActiveSetLaws.polish")
+        act = np.asarray(act)
+        if act.shape != (len(xi), self.n) or not np.all(np.isin(act, (-1, 0, 1))):
+            raise ValueError(f"ActiveSetLaws.polish: act must have shape ({len(xi)}, {self.n}) with entries in "
+                             f"{{-1, 0, 1}}, got {act.shape}")
+        x, y = np.full((len(xi), self.n), np.nan), np.zeros((len(xi), self.m))
+        for i in range(len(xi)):
+            a, K, rhs_xi, rhs_c = self._kkt_system(act[i])
+            try:
+                z = np.linalg.solve(K, rhs_xi @ xi[i] + rhs_c)
+            except np.linalg.LinAlgError:  # LICQ fails: no unique multipliers, no polished answer
+                y[i] = np.nan
+                continue
+            x[i] = z[:self.n]
+            y[i, :self.n_eq] = z[self.n:self.n + self.n_eq]
+            y[i, self.n_eq + a] = z[self.n + self.n_eq:]
+        return x, y
 
     def _residuals(self, P: np.ndarray, A: np.ndarray, q: np.ndarray, E: np.ndarray) -> None:
         """How exactly each law satisfies what the region test takes for granted, as a_s ‖ξ‖∞ + b_s.

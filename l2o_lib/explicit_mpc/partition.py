@@ -31,6 +31,7 @@ import numpy as np
 
 from l2o_lib.explicit_mpc.locate import locate_sequential
 from l2o_lib.explicit_mpc.regions import Partition
+from l2o_lib.problems.capabilities import LinearMPCForm, require
 
 #: a region whose largest inscribed ball is smaller than this (relative to the box) is lower-dimensional
 THIN = 1e-7
@@ -43,7 +44,7 @@ ON_ROW = 1e-8
 class _Condensed:
     """The condensed QP's matrices and the affine law and region of an active set."""
 
-    def __init__(self, family: Any):
+    def __init__(self, family: LinearMPCForm):
         from scipy.linalg import cho_factor, cho_solve
 
         c = family.condensed()
@@ -54,7 +55,7 @@ class _Condensed:
         self.HiF = cho_solve(ch, c.F)            # H⁻¹F  (nU, nx)
         self.HiGt = cho_solve(ch, c.G.T)         # H⁻¹Gᵀ (nU, m)
         self.d = family.nx
-        self.xi_bound = float(family.xi_bound)
+        self.xi_bound = _symmetric_bound(family)
         self.box = np.hstack([np.vstack([np.eye(self.d), -np.eye(self.d)]),
                               np.full((2 * self.d, 1), self.xi_bound)])
 
@@ -137,7 +138,16 @@ def _geometry(rows: np.ndarray, center: np.ndarray, scale: float) -> tuple[np.nd
     return verts, facet
 
 
-def build_partition(family: Any, *, time_limit: float = 60.0, check_samples: int = 20000, seed: int = 0,
+def _symmetric_bound(family: LinearMPCForm) -> float:
+    """b of the family's box of initial states [−b, b]^nx (the exploration's geometry assumes that cube)."""
+    lo, hi = np.asarray(family.param_low, dtype=float), np.asarray(family.param_high, dtype=float)
+    b = float(hi.max(initial=0.0))
+    if not (np.isfinite(b) and b > 0 and np.allclose(hi, b) and np.allclose(lo, -b)):
+        raise ValueError(f"build_partition: needs a box of initial states [−b, b]^nx, got [{lo}, {hi}]")
+    return b
+
+
+def build_partition(family: LinearMPCForm, *, time_limit: float = 60.0, check_samples: int = 20000, seed: int = 0,
                     max_regions: int = 200_000, log: Any = None) -> Partition:
     """The critical regions of ``family``'s condensed QP (a LinearMPC) over its box, by facet exploration.
 
@@ -146,9 +156,7 @@ def build_partition(family: Any, *, time_limit: float = 60.0, check_samples: int
     """
     from l2o_lib.solvers import DAQPSession
 
-    for cap in ("condensed", "horizon", "nx", "nu", "xi_bound"):
-        if not hasattr(family, cap):
-            raise TypeError(f"build_partition needs a LinearMPC-like family with {cap}; {type(family).__name__} has none")
+    require(family, LinearMPCForm, "build_partition")
     if not (np.isfinite(time_limit) and time_limit > 0):
         raise ValueError(f"build_partition: time_limit must be a positive number of seconds, got {time_limit!r}")
     t0 = time.perf_counter()
@@ -252,7 +260,7 @@ def _is_box_row(row: np.ndarray, scale: float) -> bool:
                 and np.isclose(row[d], scale, rtol=1e-12))
 
 
-def _assemble(regions: list[dict[str, Any]], cq: _Condensed, family: Any, t0: float, complete: bool,
+def _assemble(regions: list[dict[str, Any]], cq: _Condensed, family: LinearMPCForm, t0: float, complete: bool,
               coverage: float, checked: int, time_limit: float, thin: int,
               history: tuple[tuple[float, int, float | None], ...] = ()) -> Partition:
     d = cq.d
