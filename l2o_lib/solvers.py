@@ -17,7 +17,8 @@ to its start value before every solve, so an instance's count does not depend on
 (:class:`~l2o_lib.problems.LinearMPCForm`) in one DAQP workspace (``daqp.Model``: set up and factorized once,
 the recommended interface for real-time use); each instance updates the linear term and the bounds and
 solves, from an empty working set (a cold start) or from a predicted active set, and returns the multipliers
-in OSQP's form.
+in OSQP's form. :class:`NullSpaceDAQPSession` does the same for any QP in OSQP's form with equality rows first
+(eliminated once through their null space): chapter 11's QP with the integers fixed.
 """
 
 from __future__ import annotations
@@ -234,6 +235,12 @@ DAQP_STATUS = {1: OPTIMAL, 2: "soft optimal", -1: "infeasible", -2: "cycling", -
                -4: "iteration limit", -5: "nonconvex", -6: "overdetermined initial working set"}
 
 
+def _daqp_sense(active: np.ndarray) -> np.ndarray:
+    """DAQP's constraint flags for a working set of −1/0/+1 per row: 1 = in the working set, + 2 = at its lower
+    bound."""
+    return np.where(active > 0, 1, np.where(active < 0, 3, 0)).astype(np.int32)
+
+
 class DAQPSession:
     """DAQP on a linear MPC problem's condensed form, set up once; ``solve(xi, active=...)`` solves a batch.
 
@@ -316,8 +323,7 @@ class DAQPSession:
             active = np.asarray(active)
             if active.shape != (n, nU + nX):
                 raise ValueError(f"DAQPSession.solve: active must have shape {(n, nU + nX)}, got {active.shape}")
-            # DAQP's constraint flags: 1 = in the working set, + 2 = at its lower bound
-            sense = np.where(active > 0, 1, np.where(active < 0, 3, 0)).astype(np.int32)
+            sense = _daqp_sense(active)
         for i, x0 in enumerate(xi):
             t0 = time.perf_counter()
             bu, bl = self._bounds(x0)
@@ -333,3 +339,95 @@ class DAQPSession:
                 lam[i] = info["lam"]
         return SolveResult(x=x, y=self.equality_duals(x, lam), iters=iters, status=status.astype(str),
                            solve_time=t_own, wall_time=t_wall)
+
+
+#: DAQP reads bounds at or beyond this magnitude as infinite
+_DAQP_INF = 1e30
+
+
+class NullSpaceDAQPSession:
+    """DAQP on any QP in OSQP's form whose first ``n_eq`` rows are equalities, set up once.
+
+    ``form.qp(θ)`` gives P, A (the same for every θ), q (shared or one row per instance) and l, u per instance,
+    the first ``n_eq`` rows with l = u. The equalities are eliminated once: x = x_p(θ) + Z w with Z a basis of
+    the null space of A_eq and x_p = A_eq⁺ b(θ), leaving DAQP the dense problem in w (Zᵀ P Z must be positive
+    definite) with the remaining rows as general inequalities; its matrices are factorized at setup and each
+    instance updates only the linear term and the bounds. ``solve(θ)`` returns a :class:`SolveResult`, x and y
+    in OSQP's form (the equality rows' multipliers from stationarity). An instance whose bounds cross (l > u on
+    a row) is reported ``"infeasible"`` without a call to DAQP.
+    """
+
+    def __init__(self, form: Any, *, primal_tol: float = 1e-9):
+        import daqp
+        from scipy.linalg import null_space
+
+        if not callable(getattr(form, "qp", None)):
+            raise TypeError(f"NullSpaceDAQPSession needs a form with qp() (OSQP's P, q, A, l, u); "
+                            f"{type(form).__name__} has none")
+        self.form, self.primal_tol = form, _positive("NullSpaceDAQPSession", "primal_tol", primal_tol)
+        data = form.qp()
+        P, A = data.P.toarray(), data.A.toarray()
+        self.n, self.n_eq = P.shape[0], data.n_eq
+        self._P, self._A = P, A
+        A_eq, self._A_in = A[:self.n_eq], A[self.n_eq:]
+        self._Z = null_space(A_eq) if self.n_eq else np.eye(self.n)
+        self._A_eq_pinv = np.linalg.pinv(A_eq) if self.n_eq else np.zeros((self.n, 0))
+        self._A_eqT_pinv = np.linalg.pinv(A_eq.T) if self.n_eq else np.zeros((0, self.n))
+        H = self._Z.T @ P @ self._Z
+        self.H = np.ascontiguousarray(0.5 * (H + H.T))
+        if np.linalg.eigvalsh(self.H).min() <= 0:
+            raise ValueError("NullSpaceDAQPSession: the reduced Hessian Zᵀ P Z is not positive definite")
+        self.G = np.ascontiguousarray(self._A_in @ self._Z)
+        self.m_in = self.G.shape[0]
+        self.model = daqp.Model()
+        big = np.full(self.m_in, _DAQP_INF)
+        t0 = time.perf_counter()
+        flag, _ = self.model.setup(self.H, np.zeros(self.H.shape[0]), self.G, big, -big)
+        self.setup_time = time.perf_counter() - t0
+        if flag < 0:
+            raise RuntimeError(f"NullSpaceDAQPSession: DAQP's setup failed ({DAQP_STATUS.get(flag, f'exit flag {flag}')})")
+        self.model.settings = {"primal_tol": self.primal_tol}
+        self._cold = np.zeros(self.m_in, dtype=np.int32)
+
+    def solve(self, theta: Any, *, active: np.ndarray | None = None, check_domain: bool = True) -> SolveResult:
+        """Solve every row of θ; ``active`` (batch, m − n_eq) of −1/0/+1 starts DAQP's working set there.
+
+        ``solve_time`` is DAQP's own; ``wall_time`` each instance's update and solve, from Python.
+        """
+        data = self.form.qp(theta, check_domain=check_domain)
+        n_inst = data.l.shape[0]
+        sense = None
+        if active is not None:
+            active = np.asarray(active)
+            if active.shape != (n_inst, self.m_in):
+                raise ValueError(f"NullSpaceDAQPSession.solve: active must have shape {(n_inst, self.m_in)}, "
+                                 f"got {active.shape}")
+            sense = _daqp_sense(active)
+        q = np.broadcast_to(np.asarray(data.q, dtype=float), (n_inst, self.n))
+        x_p = data.l[:, :self.n_eq] @ self._A_eq_pinv.T
+        f = (x_p @ self._P + q) @ self._Z
+        shift = x_p @ self._A_in.T
+        upper = np.clip(data.u[:, self.n_eq:] - shift, -_DAQP_INF, _DAQP_INF)
+        lower = np.clip(data.l[:, self.n_eq:] - shift, -_DAQP_INF, _DAQP_INF)
+        crossed = (lower > upper).any(axis=1)
+        x = np.full((n_inst, self.n), np.nan)
+        lam = np.full((n_inst, self.m_in), np.nan)
+        iters = np.zeros(n_inst, dtype=int)
+        status = np.full(n_inst, DAQP_STATUS[-1], dtype=object)
+        t_own, t_wall = np.zeros(n_inst), np.zeros(n_inst)
+        for i in range(n_inst):
+            if crossed[i]:
+                continue
+            t0 = time.perf_counter()
+            self.model.update(f=f[i], bupper=upper[i], blower=lower[i],
+                              sense=self._cold.copy() if sense is None else sense[i].copy())
+            w, _, flag, info = self.model.solve()
+            t_wall[i] = time.perf_counter() - t0
+            iters[i], t_own[i] = int(info["iterations"]), float(info["solve_time"]) + float(info["setup_time"])
+            status[i] = DAQP_STATUS.get(int(flag), f"exit flag {int(flag)}")
+            if status[i] == OPTIMAL:
+                x[i] = x_p[i] + self._Z @ w
+                lam[i] = info["lam"]
+        r = x @ self._P + q + lam @ self._A_in
+        y = np.concatenate([-r @ self._A_eqT_pinv.T, lam], axis=1)
+        return SolveResult(x=x, y=y, iters=iters, status=status.astype(str), solve_time=t_own, wall_time=t_wall)

@@ -85,7 +85,7 @@ def test_the_import_graph_has_no_circle():
 #: lower layers never import these (DEVELOPING.md, "Layers of l2o_lib")
 UPPER = ("l2o_lib.scorecard", "l2o_lib.scaling", "l2o_lib.mpc_sizes", "l2o_lib.pretrained", "l2o_lib.recorded",
          "l2o_lib.viz")
-LOWER = ("l2o_lib.problems", "l2o_lib.metrics", "l2o_lib.runtime", "l2o_lib.paths", "l2o_lib.solvers",
+LOWER = ("l2o_lib.problems", "l2o_lib.metrics", "l2o_lib.runtime", "l2o_lib.paths", "l2o_lib.solvers", "l2o_lib.strategies",
          "l2o_lib.enhance", "l2o_lib.explicit_mpc", "l2o_lib.control", "l2o_lib.predict", "l2o_lib.compiled",
          "l2o_lib.datasets")
 

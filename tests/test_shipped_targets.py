@@ -6,17 +6,29 @@ through ``pretrained.check``. Timing targets (speed-up) are reported by ``check`
 
 import pytest
 
-from l2o_lib import metrics, pretrained
+from l2o_lib import metrics, pretrained, problems
 
 pytest.importorskip("torch")
 
+#: reference solvers that take a large fraction of a second per instance: 200 of them make a slow test
+SLOW_REFERENCES = {"SCIP"}
 
-@pytest.mark.parametrize("name", pretrained.available())
+
+def _models():
+    for name in pretrained.available():
+        slow = getattr(problems.FAMILIES[pretrained.card(name).family], "reference_solver", "") in SLOW_REFERENCES
+        yield pytest.param(name, marks=pytest.mark.slow) if slow else name
+
+
+@pytest.mark.parametrize("name", list(_models()))
 def test_meets_the_targets_on_its_card(name):
     model = pretrained.load(name)
     f = model.problem
     xi = f.sample(200, seed=31415)  # a seed no chapter trains or tests on
-    ref = f.solve(xi, progress=False).require_ok()
+    ref = f.solve(xi, progress=False)
+    # an instance the reference proves infeasible (a family whose Ξ holds some) is left out, nothing else
+    assert set(ref.status[~ref.ok]) <= {"infeasible"} and ref.ok.mean() > 0.8, ref.status
+    xi, ref = xi[ref.ok], ref.subset(ref.ok)
     row = metrics.evaluate(f, model.predict(xi), xi, ref, method=name)
     result = pretrained.check(row, model.card)
     print(result)

@@ -62,3 +62,24 @@ def test_trajectory_viewer_and_outcome_map():
         viz.view_trajectories({"a": runs["a"], "c": SimpleNamespace(x=x[:, :3], u=np.zeros((2, 2, 1)))})
     with pytest.raises(ValueError, match="codes"):
         viz.outcome_map(x[:, 0], {"a": np.array([0])})
+
+
+def test_trajectories_among_obstacles_draw_every_rectangle_and_input():
+    from types import SimpleNamespace
+
+    import matplotlib.pyplot as plt
+
+    t = np.linspace(0, 1, 6)
+    x = np.stack([np.stack([8 * t, 2 + 6 * t], 1)] * 2)                      # (2, 6, 2) positions
+    u = np.stack([np.stack([0.5 * t[:5], -0.5 * t[:5]], 1)] * 2)             # (2, 5, 2) two inputs
+    lo = np.array([[[3.0, 3.0], [5.0, 1.0]]] * 2)
+    runs = {"a": SimpleNamespace(x=x, u=u)}
+    fig = plt.figure()
+    viz.draw_trajectories(fig, runs, 1, obstacles=(lo, lo + 2.0), goal=np.array([[9.0, 8.0]] * 2),
+                          extent=(0, 10, 0, 10), axis_labels=("p₁", "p₂"))
+    plane, inputs = fig.axes
+    assert len(plane.patches) == 2 and plane.get_xlim() == (0.0, 10.0) and plane.get_xlabel() == "p₁"
+    assert len(inputs.lines) == 2  # one line per input component
+    plt.close(fig)
+    static = viz.trajectories_static(runs, obstacles=(lo, lo + 2.0), extent=(0, 10, 0, 10))
+    assert len(static.frames) == 2

@@ -14,7 +14,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from l2o_lib.problems.capabilities import LinearMPCForm, require
+from l2o_lib.problems.capabilities import LinearDynamics, LinearMPCForm, require
 
 
 class Controller(Protocol):
@@ -29,7 +29,7 @@ class Controller(Protocol):
         ...
 
 
-def check_states(x: Any, family: LinearMPCForm, owner: str, what: str = "states") -> np.ndarray:
+def check_states(x: Any, family: LinearDynamics, owner: str, what: str = "states") -> np.ndarray:
     """States as a float array (batch ≥ 1, nx), finite; ``ValueError`` naming ``owner`` and ``what`` otherwise."""
     try:
         x = np.asarray(x, dtype=float)
@@ -90,14 +90,14 @@ class ClosedLoop:
         return np.any(big, axis=(1, 2))
 
 
-def simulate(controller: Controller, x0: np.ndarray, steps: int, family: LinearMPCForm, *,
+def simulate(controller: Controller, x0: np.ndarray, steps: int, family: LinearDynamics, *,
              plant: tuple[np.ndarray, np.ndarray] | None = None) -> ClosedLoop:
     """Run ``controller`` in closed loop for ``steps`` instants from each row of ``x0`` (batch, nx).
 
     The plant is x_{t+1} = A x_t + B u_t with the family's (A, B), or ``plant = (A_true, B_true)`` for a
     model mismatch: the controller keeps using the model, the states evolve with the plant.
     """
-    require(family, LinearMPCForm, "simulate")
+    require(family, LinearDynamics, "simulate")
     x0 = check_states(x0, family, "simulate", "x0")
     if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 1:
         raise ValueError(f"simulate: steps must be a positive integer, got {steps!r}")
@@ -123,7 +123,7 @@ def simulate(controller: Controller, x0: np.ndarray, steps: int, family: LinearM
     return ClosedLoop(controller.name, xs, us, secs, failed)
 
 
-def latency(controller: Controller, x0: np.ndarray, steps: int, family: LinearMPCForm) -> np.ndarray:
+def latency(controller: Controller, x0: np.ndarray, steps: int, family: LinearDynamics) -> np.ndarray:
     """Seconds per step when the controller runs one system at a time (no batching), per step of every run."""
     x0 = check_states(x0, family, "latency", "x0")
     return np.concatenate([simulate(controller, x[None, :], steps, family).seconds[0] for x in x0])

@@ -2,7 +2,8 @@
 
 What a family can do is declared by the capabilities it has (:mod:`l2o_lib.problems.capabilities`):
 ``isinstance(family, QPForm)``, ``LinearlyConstrained`` (a ``standard_form()``), ``Proximable``, ``OSQPForm``
-(OSQP's sparse form ``qp(ξ)``), ``LinearMPCForm`` (a linear MPC problem: dynamics, weights, boxes, its QP forms).
+(OSQP's sparse form ``qp(ξ)``), ``LinearMPCForm`` (a linear MPC problem: dynamics, weights, boxes, its QP forms),
+``MixedIntegerQP`` (a QP once its integers are fixed).
 """
 
 from __future__ import annotations
@@ -13,8 +14,10 @@ from typing import Any
 from l2o_lib.problems.base import OPTIMAL, CvxpyFamily, ProblemFamily, Solution
 from l2o_lib.problems.capabilities import (
     DiagonalHessianForm,
+    LinearDynamics,
     LinearlyConstrained,
     LinearMPCForm,
+    MixedIntegerQP,
     OSQPForm,
     Proximable,
     QPForm,
@@ -26,6 +29,7 @@ from l2o_lib.problems.entropy import EntropyMax, SimplexEntropyForm
 from l2o_lib.problems.l1qp_box import L1QPBox
 from l2o_lib.problems.mpc import LinearMPC
 from l2o_lib.problems.nonconvex2d import Nonconvex2D
+from l2o_lib.problems.obstacle_mpc import FixedSidesQP, ObstacleMPC
 from l2o_lib.problems.qp import LinearQP, dc3_qp, param_qp
 
 #: name -> constructor (a class, or a function that builds a family with a variant's parameters)
@@ -37,6 +41,7 @@ FAMILIES: dict[str, Callable[..., ProblemFamily]] = {
     "param_qp": param_qp,
     "mpc": LinearMPC,
     "double_well": DoubleWell,
+    "obstacle_mpc": ObstacleMPC,
 }
 
 
@@ -60,7 +65,8 @@ def key_of(family: ProblemFamily) -> str:
 
 
 __all__ = [
-    "FAMILIES", "OPTIMAL", "CvxpyFamily", "DiagonalHessianForm", "DoubleWell", "EntropyMax", "L1QPBox", "LinearMPC",
-    "LinearMPCForm", "LinearQP", "LinearlyConstrained", "Nonconvex2D", "OSQPForm", "ProblemFamily", "Proximable", "QPForm",
-    "QuadraticForm", "SimplexEntropyForm", "Solution", "StandardForm", "dc3_qp", "get", "key_of", "param_qp",
+    "FAMILIES", "OPTIMAL", "CvxpyFamily", "DiagonalHessianForm", "DoubleWell", "EntropyMax", "FixedSidesQP",
+    "L1QPBox", "LinearDynamics", "LinearMPC", "LinearMPCForm", "LinearQP", "LinearlyConstrained", "MixedIntegerQP",
+    "Nonconvex2D", "OSQPForm", "ObstacleMPC", "ProblemFamily", "Proximable", "QPForm", "QuadraticForm",
+    "SimplexEntropyForm", "Solution", "StandardForm", "dc3_qp", "get", "key_of", "param_qp",
 ]

@@ -10,9 +10,14 @@
 * :class:`OSQPForm`: ``qp(ξ)`` gives OSQP's form, P and A shared by every instance, the bounds l(ξ), u(ξ) (and
   optionally the linear term q(ξ)) per instance (what :class:`~l2o_lib.solvers.OSQPSession` sets up once and
   updates).
+* :class:`LinearDynamics`: x⁺ = A x + B u and its ``next_state`` (what :func:`l2o_lib.control.simulate` steps).
 * :class:`LinearMPCForm`: a linear MPC problem: x⁺ = A x + B u, weights Q, R, P, horizon N, state and input
   boxes, its sparse QP (an :class:`OSQPForm`), the condensed QP and the layout of the first input (what the
   active-set solver, the active-set laws and the controllers of chapters 8 and 9 need).
+* :class:`MixedIntegerQP`: a mixed-integer family whose problem with the integers fixed is a QP:
+  ``sides(x, ξ)`` and ``side_slack(x, ξ)`` read the constraints the binaries switch off a solution,
+  ``fixed_integer_qp()`` is the convex form with the enforced sides among its parameters (what
+  :mod:`l2o_lib.strategies` solves per candidate).
 
 The forms' methods are written against the array API: numpy, torch and jax.numpy arrays (traced ones too) go in
 and come out in the same namespace, so the JAX layers of chapter 7 and a numpy check use the same code.
@@ -253,7 +258,39 @@ class OSQPForm(Protocol):
         """OSQP's form of the instances ξ (those of ξ = 0 without ``xi``)."""
 
 
-class LinearMPCForm(ABC):
+class LinearDynamics:
+    """A linear system x⁺ = A x + B u (``A``, ``B``, ``nx``, ``nu``): what a closed-loop simulation steps.
+
+    Every :class:`LinearMPCForm` is one; so is a mixed-integer MPC over linear dynamics (chapter 11's).
+    """
+
+    A: np.ndarray
+    B: np.ndarray
+    nx: int
+    nu: int
+
+    def dynamics_rows(self, horizon: int) -> np.ndarray:
+        """The stacked dynamics x_{k+1} − A x_k − B u_k = 0 over z = (u₀ … u_{N−1}, x₁ … x_N) as rows of
+        A_eq, (N·nx, N·(nu + nx)); x₀ is on the right-hand side (A x₀ in the first nx rows)."""
+        N, nx, nu = int(horizon), self.nx, self.nu
+        nU = N * nu
+        rows = np.zeros((N * nx, N * (nu + nx)))
+        for k in range(N):
+            r = slice(k * nx, (k + 1) * nx)
+            rows[r, k * nu:(k + 1) * nu] = -self.B
+            rows[r, nU + k * nx:nU + (k + 1) * nx] = np.eye(nx)
+            if k > 0:
+                rows[r, nU + (k - 1) * nx:nU + k * nx] = -self.A
+        return rows
+
+    def next_state(self, x: Any, u: Any, model: tuple[Any, Any] | None = None) -> Any:
+        """The prediction x⁺ = A x + B u of a batch ``(..., nx)``, ``(..., nu)`` (array API; ``model = (A, B)``
+        predicts with other matrices, e.g. a perturbed plant's)."""
+        A, B = (self.A, self.B) if model is None else model
+        return x @ as_array_like(np.asarray(A, dtype=float).T, x) + u @ as_array_like(np.asarray(B, dtype=float).T, u)
+
+
+class LinearMPCForm(LinearDynamics, ABC):
     """A linear MPC problem: x⁺ = A x + B u, stage cost xᵀQx + uᵀRu, terminal xᵀPx, horizon N, boxes on x and u.
 
     The decision vector is (u₀ … u_{N−1}, x₁ … x_N); ξ = x₀. ``qp(ξ)`` is OSQP's form (the N·nx dynamics rows
@@ -297,11 +334,29 @@ class LinearMPCForm(ABC):
         """xᵀPx over the trailing axis of ``(..., nx)`` (array API)."""
         return array_namespace(x).sum((x @ as_array_like(np.asarray(self.P, dtype=float), x)) * x, axis=-1)
 
-    def next_state(self, x: Any, u: Any, model: tuple[Any, Any] | None = None) -> Any:
-        """The prediction x⁺ = A x + B u of a batch ``(..., nx)``, ``(..., nu)`` (array API; ``model = (A, B)``
-        predicts with other matrices, e.g. a perturbed plant's)."""
-        A, B = (self.A, self.B) if model is None else model
-        return x @ as_array_like(np.asarray(A, dtype=float).T, x) + u @ as_array_like(np.asarray(B, dtype=float).T, u)
+
+
+@runtime_checkable
+class MixedIntegerQP(Protocol):
+    """A mixed-integer QP family whose binaries each switch one constraint (a "side") on or off.
+
+    ``sides(x, ξ)`` the sides a solution satisfies (bool, (batch, …)), ``side_slack(x, ξ)`` their slacks (same
+    shape, ≥ 0 where satisfied), ``fixed_integer_qp()`` the QP left when the sides are fixed (``theta(ξ, sides)``,
+    ``qp(θ)``, ``objective``, ``feasible``, ``repair``, ``relaxation``) and ``canonical(ξ)`` (ξ in the order its
+    sides are indexed by). :func:`l2o_lib.strategies.tight_strategy` reads a solution's strategy off these.
+    """
+
+    def sides(self, x: Any, xi: Any) -> np.ndarray:
+        """The sides each solution satisfies, bool (batch, …)."""
+
+    def side_slack(self, x: Any, xi: Any) -> Any:
+        """Each side's slack at x (≥ 0 where x satisfies it), (batch, …) as :meth:`sides`."""
+
+    def fixed_integer_qp(self) -> Any:
+        """The convex form whose parameters are ξ and the sides enforced."""
+
+    def canonical(self, xi: Any) -> np.ndarray:
+        """The same instances, listed the way strategies index them (e.g. interchangeable parts sorted)."""
 
 
 def require(family: Any, capability: type, who: str) -> None:

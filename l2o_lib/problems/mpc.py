@@ -167,19 +167,11 @@ class LinearMPC(ProblemFamily, LinearMPCForm):
     def _build(self) -> None:
         import scipy.sparse as sp
 
-        N, nx, nu = self.horizon, self.nx, self.nu
-        nU = N * nu
+        N, nx = self.horizon, self.nx
         # objective ½ xᵀ H2 x with H2 = 2 blockdiag(R…, Q…, P) (the stage costs carry no ½)
         self.H = sp.block_diag([sp.kron(sp.eye(N), self.R), sp.kron(sp.eye(N - 1), self.Q), self.P]).toarray()
         # dynamics: x_{k+1} − A x_k − B u_k = 0, with x_0 = ξ moved to the right-hand side
-        Aeq = np.zeros((N * nx, self.n_vars))
-        for k in range(N):
-            rows = slice(k * nx, (k + 1) * nx)
-            Aeq[rows, k * nu:(k + 1) * nu] = -self.B
-            Aeq[rows, nU + k * nx:nU + (k + 1) * nx] = np.eye(nx)
-            if k > 0:
-                Aeq[rows, nU + (k - 1) * nx:nU + k * nx] = -self.A
-        self.A_eq = Aeq
+        self.A_eq = self.dynamics_rows(N)
         self.E_eq = np.zeros((N * nx, nx))
         self.E_eq[:nx] = self.A
         self.z_max = np.concatenate([np.tile(self.u_max, N), np.tile(self.x_max, N)])

@@ -1,8 +1,9 @@
 """The trajectory viewer (chapter 9): a slider over initial states shows each controller's closed loop.
 
-``runs`` maps a controller's name to anything with ``x`` (batch, T+1, 2) and ``u`` (batch, T, 1) arrays,
+``runs`` maps a controller's name to anything with ``x`` (batch, T+1, 2) and ``u`` (batch, T, n_u) arrays,
 all simulated from the same initial states (e.g. :class:`l2o_lib.control.ClosedLoop`). The left panel is
-the phase plane (state box, safe set, trajectories), the right one the inputs over time.
+the plane (the phase plane with its state box and safe set, or positions among obstacles), the right one the
+inputs over time.
 :func:`outcome_map` colours every initial state by what each controller made of it.
 """
 
@@ -30,8 +31,15 @@ def _check_runs(runs: dict[str, Any]) -> dict[str, Any]:
 
 
 def draw_trajectories(fig: Any, runs: dict[str, Any], i: int, *, region: np.ndarray | None = None,
-                      box: float | None = None, u_bound: float | None = None) -> None:
-    """Run ``i`` of every controller: phase plane (left) and inputs (right)."""
+                      box: float | None = None, u_bound: float | None = None,
+                      obstacles: tuple[np.ndarray, np.ndarray] | None = None, goal: np.ndarray | None = None,
+                      extent: tuple[float, float, float, float] | None = None,
+                      axis_labels: tuple[str, str] = ("position x₁", "velocity x₂")) -> None:
+    """Run ``i`` of every controller: the plane (left) and the inputs, every component (right).
+
+    ``obstacles = (lower-left, upper-right)`` corners, each (batch, n_obstacles, 2), are drawn as grey rectangles
+    and ``goal`` (batch, 2) as a star; ``extent`` (x_min, x_max, y_min, y_max) frames the plane.
+    """
     runs = _check_runs(runs)
     ax, ax_u = fig.subplots(1, 2, gridspec_kw={"width_ratios": [1.1, 1]})
     if box is not None:
@@ -39,21 +47,45 @@ def draw_trajectories(fig: Any, runs: dict[str, Any], i: int, *, region: np.ndar
     if region is not None:
         closed = np.vstack([region, region[:1]])
         ax.fill(closed[:, 0], closed[:, 1], color="#c6dbef", alpha=0.6, label="control invariant set")
+    if obstacles is not None or goal is not None:
+        draw_scene(ax, None if obstacles is None else tuple(np.asarray(c, dtype=float)[i] for c in obstacles),
+                   None if goal is None else np.asarray(goal, dtype=float)[i])
     for k, (name, r) in enumerate(runs.items()):
-        x, u = np.asarray(r.x)[i], np.asarray(r.u)[i, :, 0]
+        x, u = np.asarray(r.x)[i], np.asarray(r.u)[i]
         style = _STYLES[k % len(_STYLES)]
         ax.plot(x[:, 0], x[:, 1], style, lw=1.4, marker=".", ms=3, label=name)
-        ax_u.step(np.arange(len(u)), u, style, where="post", lw=1.2, label=name)
+        for j in range(u.shape[1]):
+            ax_u.step(np.arange(len(u)), u[:, j], style, where="post", lw=1.2, alpha=1.0 if j == 0 else 0.5,
+                      label=name if j == 0 else None)
     x0 = np.asarray(next(iter(runs.values())).x)[i, 0]
     ax.plot(*x0, "k*", ms=11)
-    ax.set(xlabel="position x₁", ylabel="velocity x₂", title=f"x₀ = ({x0[0]:.2f}, {x0[1]:.2f})")
+    ax.set(xlabel=axis_labels[0], ylabel=axis_labels[1], title=f"x₀ = ({x0[0]:.2f}, {x0[1]:.2f})")
     if box is not None:
         ax.set(xlim=(-1.15 * box, 1.15 * box), ylim=(-0.75 * box, 0.75 * box))
+    if extent is not None:
+        ax.set(xlim=extent[:2], ylim=extent[2:], aspect="equal")
     if u_bound is not None:
         for s in (-1, 1):
             ax_u.axhline(s * u_bound, color="0.5", lw=1, ls=":")
-    ax_u.set(xlabel="step t", ylabel="input u_t", title="inputs")
+    ax_u.set(xlabel="step t", ylabel="input u_t", title="inputs" + (" (each component)" if u.shape[1] > 1 else ""))
     ax.legend(fontsize=7, loc="lower left")
+
+
+def draw_scene(ax: Any, obstacles: tuple[np.ndarray, np.ndarray] | None = None, goal: np.ndarray | None = None,
+               paths: dict[str, np.ndarray] | None = None, extent: tuple[float, float, float, float] | None = None
+               ) -> None:
+    """One planar scene: obstacles (lower-left, upper-right corners, each (n, 2)) as grey rectangles, the goal
+    (2,) as a star, and ``paths`` (name -> (T, 2) positions) as lines with markers."""
+    if obstacles is not None:
+        for k, (a, b) in enumerate(zip(*(np.asarray(c, dtype=float) for c in obstacles))):
+            ax.add_patch(plt.Rectangle(a, *(b - a), color="0.75", label="obstacle" if k == 0 else None))
+    if goal is not None:
+        ax.plot(*np.asarray(goal, dtype=float), "r*", ms=12, label="goal")
+    for k, (name, path) in enumerate((paths or {}).items()):
+        path = np.asarray(path, dtype=float)
+        ax.plot(path[:, 0], path[:, 1], _STYLES[k % len(_STYLES)], lw=1.4, marker=".", ms=4, label=name)
+    if extent is not None:
+        ax.set(xlim=extent[:2], ylim=extent[2:], aspect="equal")
 
 
 class TrajectoryViewer:
