@@ -2,7 +2,7 @@
 
 What a family can do is declared by the capabilities it has (:mod:`l2o_lib.problems.capabilities`):
 ``isinstance(family, QPForm)``, ``LinearlyConstrained`` (a ``standard_form()``), ``Proximable``, ``OSQPForm``
-(OSQP's sparse form ``qp(ξ)``).
+(OSQP's sparse form ``qp(ξ)``), ``EqualityCompletable`` (equalities solvable for some variables: DC3's completion).
 """
 
 from __future__ import annotations
@@ -10,9 +10,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from l2o_lib.problems.acopf import ACOPF
 from l2o_lib.problems.base import OPTIMAL, CvxpyFamily, ProblemFamily, Solution
 from l2o_lib.problems.capabilities import (
     DiagonalHessianForm,
+    EqualityCompletable,
+    InequalityJacobian,
     LinearlyConstrained,
     OSQPForm,
     Proximable,
@@ -36,6 +39,7 @@ FAMILIES: dict[str, Callable[..., ProblemFamily]] = {
     "param_qp": param_qp,
     "mpc": LinearMPC,
     "double_well": DoubleWell,
+    "acopf": ACOPF,
 }
 
 
@@ -59,7 +63,8 @@ def key_of(family: ProblemFamily) -> str:
 
 
 __all__ = [
-    "FAMILIES", "OPTIMAL", "CvxpyFamily", "DiagonalHessianForm", "DoubleWell", "EntropyMax", "L1QPBox", "LinearMPC",
+    "ACOPF", "FAMILIES", "OPTIMAL", "CvxpyFamily", "DiagonalHessianForm", "DoubleWell", "EntropyMax", "EqualityCompletable",
+    "InequalityJacobian", "L1QPBox", "LinearMPC",
     "LinearQP", "LinearlyConstrained", "Nonconvex2D", "OSQPForm", "ProblemFamily", "Proximable", "QPForm", "QuadraticForm",
     "SimplexEntropyForm", "Solution", "StandardForm", "dc3_qp", "get", "key_of", "param_qp",
 ]
