@@ -270,8 +270,10 @@ class ACOPF(ProblemFamily, EqualityCompletable):
 
     def completion_split(self) -> tuple[np.ndarray, np.ndarray]:
         """Independent: Pg at the non-reference generators and Vm at the generator buses (the set points a
-        power flow takes); dependent: the reference Pg, every Qg, Vm at the load buses and every Va."""
-        return self._split_indices
+        power flow takes); dependent: the reference Pg, every Qg, Vm at the load buses and every Va. (Copies: an
+        index array is often handed to torch, which wants writable memory.)"""
+        independent, dependent = self._split_indices
+        return independent.copy(), dependent.copy()
 
     def completion_guess(self, xi: Any) -> Any:
         """A flat start for the power flow: Vm = 1, Va = 0, Qg = 0, reference Pg = 0."""

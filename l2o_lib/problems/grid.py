@@ -8,13 +8,23 @@ pickle) in the user's cache folder, named after the case, :data:`CONVERSION_VERS
 later processes (a process pool's workers, the next notebook run) read them without importing pandapower.
 
 The data are MATPOWER's IEEE cases as pandapower ships them (converted from MATPOWER's case files): bus, branch
-and transformer data, generator limits and MATPOWER's quadratic cost coefficients. Two deliberate readings:
+and transformer data, generator limits and MATPOWER's quadratic cost coefficients. As pandapower 3.1 reads its case
+files, their transformer data differ from MATPOWER's (pandapower issue #2557 discusses case118's), so the conversion takes
+pandapower's MATPOWER-style tables (``to_ppc``, π model) and puts four things back as MATPOWER has them; with them
+the admittance matrices equal those built from MATPOWER's own case files (to 1e-13 p.u.), and IPOPT reproduces
+MATPOWER's published optima (``tests/test_acopf.py``):
 
-* every bus keeps the voltage limits of its bus table (0.94 to 1.06 p.u. in both cases). pandapower's own OPF
-  pins the external grid's bus at its set point (1.04 p.u. on case57) instead, which is not MATPOWER's problem;
+* the off-nominal taps of case57's transformers sit at their low-voltage end, MATPOWER's "from" bus
+  (:data:`TAP_AT_LV_BUS`); pandapower 3.1 puts them at the high-voltage end, which moves bus 31 to 0.72 p.u. in a
+  power flow and makes the nominal OPF infeasible;
+* a transformer's charging susceptance is positive (pandapower 3.1 negates four of case118's);
+* every bus keeps the voltage limits of its bus table (0.94 to 1.06 p.u.); pandapower pins the external grid's bus
+  at its set point instead;
 * a branch rating of 9900 MVA or more is pandapower's stand-in for MATPOWER's "no limit" (rateA = 0), so such
   branches get no thermal limit. Neither case sets a real rating; ``line_ratings`` of
   :class:`~l2o_lib.problems.acopf.ACOPF` adds some.
+
+The admittances follow MATPOWER's branch model (:func:`admittances`).
 """
 
 from __future__ import annotations
@@ -34,6 +44,7 @@ CONVERSION_VERSION = 1
 #: pandapower writes this rating (MVA) for MATPOWER's unlimited branches
 UNLIMITED_MVA = 9900.0
 REF, PV, PQ = 3, 2, 1
+#: cases whose MATPOWER file puts every transformer's tap at its low-voltage end (pandapower 3.1: the other end)
 TAP_AT_LV_BUS = {"case57": True, "case118": False}  # MATPOWER's bus type codes
 
 
@@ -155,7 +166,7 @@ def _write(path: Path, net: Network) -> None:
 
 
 def _convert(case: str) -> Network:
-    """pandapower's case → per-unit arrays (pandapower's own MATPOWER-style ppc for the admittances)."""
+    """pandapower's case → per-unit arrays, with MATPOWER's conventions put back (see the module docstring)."""
     import warnings
 
     with warnings.catch_warnings():

@@ -117,8 +117,9 @@ class PenaltyNet(nn.Module):
     def __init__(self, family: ProblemFamily, hidden: Sequence[int] = (256, 256), activation: str = "relu"):
         super().__init__()
         low, high = family.variable_bounds()
-        center = np.where(np.isfinite(low + high), (low + high) / 2, 0.0)
-        scale = np.where(np.isfinite(high - low), (high - low) / 2, 1.0)
+        boxed = np.isfinite(low) & np.isfinite(high)
+        center = np.where(boxed, (np.where(boxed, low, 0.0) + np.where(boxed, high, 0.0)) / 2, 0.0)
+        scale = np.where(boxed, (np.where(boxed, high, 1.0) - np.where(boxed, low, -1.0)) / 2, 1.0)
         self.normalize = Normalize(family.param_low, family.param_high)
         self.mlp = MLP(family.n_params, family.n_vars, hidden, activation)
         self.register_buffer("center", torch.as_tensor(center, dtype=torch.float64), persistent=False)

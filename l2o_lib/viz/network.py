@@ -95,7 +95,9 @@ def _solutions(family: Any, maps: dict[str, Solver], scale: float) -> dict[str, 
 def draw_panels(fig: Any, family: Any, maps: dict[str, Solver], scale: float, *, flow_max: float | None = None) -> None:
     """One panel per solution map at the load scale, with shared colour bars."""
     sols = _solutions(family, maps, scale)
-    axes = fig.subplots(1, len(maps), squeeze=False)[0]
+    n = len(maps)
+    grid = fig.subplots(1, n + 2, squeeze=False, gridspec_kw={"width_ratios": [1.0] * n + [0.04, 0.04]})[0]
+    axes, bars = grid[:n], grid[n:]
     if flow_max is None:
         flows = [family.loading(x[None, :])[0].max() for x, _ in sols.values() if x is not None]
         flow_max = max(flows) if flows else 1.0
@@ -105,8 +107,11 @@ def draw_panels(fig: Any, family: Any, maps: dict[str, Solver], scale: float, *,
         if x is not None:
             mappables = m
     if mappables is not None:
-        fig.colorbar(mappables[0], ax=list(axes), shrink=0.7, pad=0.01, label="branch flow |S| (MVA)")
-        fig.colorbar(mappables[1], ax=list(axes), shrink=0.7, pad=0.02, label="Vm (p.u.)")
+        fig.colorbar(mappables[0], cax=bars[0], label="branch flow |S| (MVA)")
+        fig.colorbar(mappables[1], cax=bars[1], label="Vm (p.u.)")
+    else:
+        for ax in bars:
+            ax.set_axis_off()
     fig.suptitle(f"{family.net.case}: every load at {scale:.2f} × nominal", fontsize=10)
 
 
