@@ -12,7 +12,10 @@
 * Workshop fallbacks, written into the HTML output after the build: every executed notebook with its outputs
   (`downloads/executed/NAME.ipynb`, and all of them in `downloads/l2o-book-executed-notebooks.zip`) and, when
   `l2o_offline_archive` is on (the default), the whole HTML book as one archive (`downloads/l2o-book-html.zip`,
-  unpacked it opens offline at `l2o-book-html/index.html`).
+  unpacked it opens offline at `l2o-book-html/index.html`), and the workshop's slide decks, one per hands-on slot of
+  every plan (`downloads/slides/PLAN-NN.html`, all in `downloads/l2o-book-slides.zip`; `scripts/slides.py`).
+* Number exercises by chapter: "Exercise 9.2" is the second exercise of `chapters/09_*`, as the prose, the student
+  notebooks and the workshop plans call it (sphinx-exercise would number them through the whole book).
 * The bibliography's author-year labels (`bib_style.py`, selected by `bibtex_default_style` in _config.yml), and
   under each entry the pages that cite it (sphinxcontrib-bibtex links back only within one page).
 """
@@ -20,6 +23,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import zipfile
 from pathlib import Path
@@ -41,6 +45,35 @@ DOWNLOADS = "downloads"
 EXECUTED_ZIP = "l2o-book-executed-notebooks.zip"
 OFFLINE_ZIP = "l2o-book-html.zip"
 OFFLINE_ROOT = "l2o-book-html"
+SLIDES, SLIDES_ZIP = "slides", "l2o-book-slides.zip"
+
+
+def _slides(executed: Path, out: Path) -> list[Path]:
+    """One slide deck per hands-on workshop slot, from the notebooks this build executed (scripts/slides.py)."""
+    import sys
+
+    scripts = str(Path(__file__).resolve().parent.parent / "scripts")
+    if scripts not in sys.path:
+        sys.path.insert(0, scripts)
+    import slides
+
+    if out.exists():
+        shutil.rmtree(out)
+    return slides.build_decks(executed, out)
+
+
+_CHAPTER_DOC = re.compile(r"(?:^|/)(\d\d)_[^/]*$")
+
+
+def _number_exercises(app: Any, env: Any) -> list[str]:
+    """Renumber each chapter's exercises (chapter, k) in document order, after Sphinx assigned its book-wide numbers."""
+    for doc, numbers in env.toc_fignumbers.items():
+        m = _CHAPTER_DOC.search(doc)
+        table = numbers.get("exercise")
+        if m and table:
+            for k, node_id in enumerate(sorted(table, key=table.get), 1):
+                table[node_id] = (int(m.group(1)), k)
+    return []
 
 
 def _dedupe_scripts(app: Any, pagename: str, templatename: str, context: dict, doctree: Any) -> None:
@@ -94,9 +127,12 @@ def _workshop_downloads(app: Any, exception: Exception | None) -> None:
     for nb in notebooks:
         shutil.copyfile(nb, executed / nb.name)
     _zip(target / EXECUTED_ZIP, [(p, p.name) for p in sorted(executed.iterdir())])
+    if app.config.l2o_slides:
+        decks = _slides(executed, target / SLIDES)
+        _zip(target / SLIDES_ZIP, [(p, f"slides/{p.name}") for p in decks])
     if app.config.l2o_offline_archive:
         archive = target / OFFLINE_ZIP
-        skip = {archive, target / EXECUTED_ZIP}  # the executed notebooks are in the archive once, unzipped
+        skip = {archive, target / EXECUTED_ZIP, target / SLIDES_ZIP}  # these are in the archive once, unzipped
         files = [p for p in sorted(out.rglob("*")) if p.is_file() and p not in skip and p.name != ".buildinfo"]
         _zip(archive, [(p, f"{OFFLINE_ROOT}/{p.relative_to(out).as_posix()}") for p in files])
 
@@ -115,10 +151,12 @@ def _cited_in(app: Any, exception: Exception | None) -> None:
 
 def setup(app: Any) -> dict[str, Any]:
     bib_style.register()
+    app.connect("env-get-updated", _number_exercises, priority=900)  # after the toctree collector's numbering
     # late, after the handlers that add page-specific scripts (MathJax is added only to pages with math)
     app.connect("html-page-context", _dedupe_scripts, priority=900)
     app.connect("build-finished", _local_colab_badge)
     app.add_config_value("l2o_offline_archive", True, "html")
+    app.add_config_value("l2o_slides", True, "html")
     app.add_css_file(LIVE_CSS_FILE)
     app.connect("build-finished", _write_live_css)
     app.connect("build-finished", _cited_in)

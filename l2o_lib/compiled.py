@@ -19,6 +19,8 @@ from typing import Any
 
 import numpy as np
 
+from l2o_lib.predict import as_float64
+
 OUT_ACTIVATIONS = ("none", "tanh")
 
 
@@ -26,16 +28,21 @@ class CompiledMLP:
     """A ReLU network as arrays: ``weights[k]`` (n_out_k, n_in_k), ``biases[k]`` (n_out_k,).
 
     ``out_activation`` ("none" or "tanh") and ``out_scale``, ``out_shift`` (scalars or vectors) apply to the
-    last layer's output. Weights must be finite; inputs are checked for shape (a NaN input gives NaN out).
+    last layer's output, then ``saturate = (lo, hi)`` clips it (a deployed policy saturates at the actuator's
+    limits). Weights must be finite; inputs are checked for shape (a NaN input gives NaN out).
     """
 
     def __init__(self, weights: Sequence[np.ndarray], biases: Sequence[np.ndarray], *, out_activation: str = "none",
-                 out_scale: Any = 1.0, out_shift: Any = 0.0, dtype: Any = np.float32):
+                 out_scale: Any = 1.0, out_shift: Any = 0.0, saturate: tuple[Any, Any] | None = None,
+                 dtype: Any = np.float32):
         if out_activation not in OUT_ACTIVATIONS:
             raise ValueError(f"CompiledMLP: out_activation must be one of {OUT_ACTIVATIONS}, got {out_activation!r}")
         if not weights or len(weights) != len(biases):
             raise ValueError(f"CompiledMLP: need as many biases as weights (≥ 1), got {len(weights)} and {len(biases)}")
         self.dtype = np.dtype(dtype)
+        if self.dtype not in (np.dtype(np.float32), np.dtype(np.float64)):
+            raise ValueError(f"CompiledMLP: dtype must be float32 or float64, got {self.dtype} (an integer or "
+                             "half-precision network would round its weights)")
         self.weights = tuple(np.ascontiguousarray(w, dtype=self.dtype) for w in weights)
         self.biases = tuple(np.ascontiguousarray(b, dtype=self.dtype).reshape(-1) for b in biases)
         for k, (w, b) in enumerate(zip(self.weights, self.biases)):
@@ -45,22 +52,39 @@ class CompiledMLP:
                 raise ValueError(f"CompiledMLP: layer {k} has non-finite weights")
         self.n_in, self.n_out = self.weights[0].shape[1], self.weights[-1].shape[0]
         self.out_activation = out_activation
+        for name, v in (("out_scale", out_scale), ("out_shift", out_shift)):
+            v = np.asarray(v, dtype=float)
+            if v.shape not in ((), (1,), (self.n_out,)) or not np.all(np.isfinite(v)):
+                raise ValueError(f"CompiledMLP: {name} must be finite, a scalar or {self.n_out} values, got {v!r:.80}")
+            cast = v.astype(self.dtype)
+            if not np.all(np.isfinite(cast)) or np.any((cast == 0) & (v != 0)):
+                raise ValueError(f"CompiledMLP: {name} {v!r:.80} is not representable in {self.dtype} "
+                                 f"(it would become {cast!r:.80})")
         self.out_scale = np.broadcast_to(np.asarray(out_scale, dtype=self.dtype), (self.n_out,)).copy()
         self.out_shift = np.broadcast_to(np.asarray(out_shift, dtype=self.dtype), (self.n_out,)).copy()
+        self.saturate = None
+        if saturate is not None:
+            lo, hi = (np.broadcast_to(np.asarray(v, dtype=float), (self.n_out,)).astype(self.dtype) for v in saturate)
+            if np.isnan(lo).any() or np.isnan(hi).any() or np.any(lo > hi):
+                raise ValueError(f"CompiledMLP: saturate must be (lo, hi) with lo ≤ hi and no NaN, got {saturate!r}")
+            self.saturate = (lo, hi)
         self._wt = tuple(np.ascontiguousarray(w.T) for w in self.weights)  # (in, out) for x @ W
         # the compiled loop's layout, few arguments to unbox per call: every layer in one zero-padded array
         # P (L + 1, width, width + 1), layer k's weights in P[k, :, :width] and bias in P[k, :, width], the output
-        # scale and shift in P[L, 0] and P[L, 1]; shapes (L + 1, 2) with the output activation in its last row
+        # scale and shift in P[L, 0] and P[L, 1], the saturation bounds in P[L, 2] and P[L, 3]; shapes (L + 1, 2)
+        # with the output activation and whether to saturate in its last row
         width = max(max(w.shape) for w in self.weights)
         L = len(self.weights)
-        self._P = np.zeros((L + 1, max(width, 2), width + 1), dtype=self.dtype)
+        self._P = np.zeros((L + 1, max(width, 4), width + 1), dtype=self.dtype)
         for k, (w, bias) in enumerate(zip(self.weights, self.biases)):
             self._P[k, :w.shape[0], :w.shape[1]] = w
             self._P[k, :w.shape[0], width] = bias
         self._P[L, 0, :self.n_out] = self.out_scale
         self._P[L, 1, :self.n_out] = self.out_shift
-        self._shapes = np.array([*(w.shape for w in self.weights), (int(out_activation == "tanh"), 0)],
-                                dtype=np.int64)
+        if self.saturate is not None:
+            self._P[L, 2, :self.n_out], self._P[L, 3, :self.n_out] = self.saturate
+        self._shapes = np.array([*(w.shape for w in self.weights),
+                                 (int(out_activation == "tanh"), int(self.saturate is not None))], dtype=np.int64)
         self._row = (self.n_in,)
         self._kernel = _kernel()
 
@@ -70,6 +94,8 @@ class CompiledMLP:
         return int(sum(w.size for w in self.weights))
 
     def _check(self, x: Any, ndim: int) -> np.ndarray:
+        if hasattr(x, "detach") and hasattr(x, "is_floating_point"):  # a torch tensor (bfloat16 included)
+            x = as_float64(x, "CompiledMLP: input")
         x = np.asarray(x)
         if x.ndim != ndim or x.shape[-1] != self.n_in or x.dtype.kind not in "fiu":
             want = f"(batch, {self.n_in})" if ndim == 2 else f"({self.n_in},)"
@@ -87,10 +113,11 @@ class CompiledMLP:
                 np.maximum(h, 0, out=h)
         if self.out_activation == "tanh":
             np.tanh(h, out=h)
-        return h * self.out_scale + self.out_shift
+        out = h * self.out_scale + self.out_shift
+        return out if self.saturate is None else np.clip(out, *self.saturate)
 
     def one(self, x: Any) -> np.ndarray:
-        """One vector (n_in,) → (n_out,) float64, through the numba-compiled loop (numpy where numba is missing)."""
+        """One vector (n_in,) → (n_out,) float64, through the numba-compiled loop."""
         x = np.ascontiguousarray(self._check(x, 1), dtype=float)
         out = np.empty((1, self.n_out))
         self.into(x[None, :], out)
@@ -101,13 +128,14 @@ class CompiledMLP:
 
         The allocation-free path of a controller that calls the network once per sampling instant.
         """
-        # the shapes guard the compiled loop's buffers; numba's dispatch rejects what is not a real array
-        if x.shape[1:] != self._row or out.shape != (x.shape[0], self.n_out):
-            raise ValueError(f"CompiledMLP.into: need x (batch, {self.n_in}) and out (batch, {self.n_out}), "
-                             f"got {x.shape} and {out.shape}")
-        if self._kernel is None:
-            out[:] = self(x)
-            return
+        # the compiled loop indexes without bounds checks: shapes and types are checked here, every call
+        if (type(x) is not np.ndarray or type(out) is not np.ndarray or x.ndim != 2 or x.shape[1:] != self._row
+                or out.shape != (x.shape[0], self.n_out)):
+            raise ValueError(f"CompiledMLP.into: need numpy x (batch, {self.n_in}) and out (batch, {self.n_out}), "
+                             f"got {np.shape(x)} and {np.shape(out)}")
+        if x.dtype.kind != "f" or out.dtype != np.float64:
+            raise ValueError(f"CompiledMLP.into: x must be floating and out float64, got {x.dtype} and {out.dtype} "
+                             "(an integer buffer would truncate the outputs)")
         self._kernel(x, self._P, self._shapes, out)
 
     def warm_up(self) -> None:
@@ -117,10 +145,8 @@ class CompiledMLP:
 
 @cache
 def _kernel() -> Any:
-    try:
-        import numba
-    except ImportError:  # the batched numpy path still works
-        return None
+    """The compiled row loop (numba, a base dependency, compiled on first use and cached on disk)."""
+    import numba
 
     @numba.njit(cache=True, fastmath=True)
     def forward(X, P, shapes, out):  # pragma: no cover - compiled
@@ -156,6 +182,9 @@ def _kernel() -> Any:
                         h[i] = z[i] if z[i] > 0 else 0
             for i in range(out.shape[1]):
                 v = np.tanh(z[i]) if shapes[L, 0] == 1 else z[i]
-                out[row, i] = v * P[L, 0, i] + P[L, 1, i]
+                v = v * P[L, 0, i] + P[L, 1, i]
+                if shapes[L, 1] == 1:
+                    v = min(max(v, P[L, 2, i]), P[L, 3, i])
+                out[row, i] = v
 
     return forward

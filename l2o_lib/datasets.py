@@ -4,7 +4,10 @@
 spent making them (the label cost). The file is plain npz (no pickle) named after the family's name and
 ``identity_key`` (so two families that differ only in a seed or a range never share a file), the seed and
 the count. It records the family's full identity and a sha256 of its contents; a file that is truncated,
-corrupt, edited or made for another family is reported with a warning and regenerated. Files are written to a
+corrupt, accidentally edited or made for another family is reported with a warning and regenerated. The digest is
+corruption detection, not a signature: it has no secret key, so someone who edits the arrays and recomputes it
+on purpose is not detected (the file holds plain arrays only, so such an edit can change labels but never run
+code). Files are written to a
 temporary name and renamed, so a reader never sees half a file. Safe to delete.
 """
 
@@ -21,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from l2o_lib.paths import data_dir
 from l2o_lib.problems.base import OPTIMAL, ProblemFamily, Solution
 
 #: the arrays whose bytes the content hash covers, in this order
@@ -54,8 +58,6 @@ def cache_path(family: ProblemFamily, n: int, seed: int, folder: Path | str | No
     """Where ``labeled(family, n, seed)`` keeps its file (the name carries ``family.identity_key``)."""
     _check_count(n, seed)
     if folder is None:
-        from l2o_lib.pretrained import data_dir
-
         folder = data_dir()
     return Path(folder) / f"labels_{family.name}_{family.identity_key}_seed{int(seed)}_n{int(n)}.npz"
 
@@ -95,7 +97,7 @@ def _read(path: Path, family: ProblemFamily, n: int, seed: int) -> Labeled:
     if not (np.isfinite(x[ok]).all() and np.isfinite(arrays["objective"][ok]).all()):
         raise ValueError("rows marked optimal hold NaN or inf")
     sol = Solution(x=x, objective=arrays["objective"], status=status, solve_time=arrays["solve_time"],
-                   wall_time=arrays["wall_time"], solver=str(arrays["solver"]))
+                   wall_time=arrays["wall_time"], solver=str(arrays["solver"]), xi=xi)
     return Labeled(xi, sol, float(arrays["seconds"]), path, loaded=True)
 
 

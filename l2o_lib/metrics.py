@@ -16,7 +16,7 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -124,8 +124,7 @@ def evaluate(
     family.check_params(xi, check_domain=False, where=f"evaluate({method})")
     if x.shape != (xi.shape[0], family.n_vars):
         raise ValueError(f"evaluate({method}): x must have shape ({xi.shape[0]}, {family.n_vars}), got {x.shape}")
-    if len(reference) != xi.shape[0]:
-        raise ValueError(f"evaluate({method}): reference has {len(reference)} instances but ξ has {xi.shape[0]}")
+    reference.check_instances(xi, f"evaluate({method})")
     ok = reference.ok
     if not ok.any():
         raise ValueError(f"evaluate({method}): the reference solved none of the {len(ok)} instances")
@@ -171,8 +170,7 @@ def _check_reference(xi: np.ndarray, reference: Solution, where: str) -> None:
         raise TypeError(f"{where}: reference must be a Solution (family.solve(ξ)), got {type(reference).__name__}")
     if xi.ndim != 2 or len(xi) == 0:
         raise ValueError(f"{where}: ξ must be a non-empty batch (batch, n_params), got shape {xi.shape}")
-    if len(reference) != len(xi):
-        raise ValueError(f"{where}: reference has {len(reference)} instances but ξ has {len(xi)}")
+    reference.check_instances(xi, where)
     if not reference.ok.any():
         raise ValueError(f"{where}: the reference ({reference.solver}) solved none of the {len(reference)} instances")
 
@@ -194,24 +192,47 @@ def _fmt(v: float | None, kind: str) -> str:
 
 
 @dataclass
-class ResultsTable:
-    """The book's results table; renders as Markdown in Jupyter and converts to dicts for JSON."""
+class Table:
+    """A table of result rows that renders as Markdown in Jupyter; rows are looked up by their :attr:`key` field.
 
-    rows: list[Row] = field(default_factory=list)
+    Subclasses write :meth:`to_markdown`; each row has ``to_dict()``.
+    """
+
+    rows: list[Any] = field(default_factory=list)
     title: str = ""
+    key: ClassVar[str] = "method"
 
-    def add(self, row: Row) -> ResultsTable:
+    def add(self, row: Any) -> Table:
         self.rows.append(row)
         return self
 
-    def __getitem__(self, method: str) -> Row:
+    def __getitem__(self, name: str) -> Any:
         for r in self.rows:
-            if r.method == method:
+            if getattr(r, self.key) == name:
                 return r
-        raise KeyError(f"no row {method!r}; rows: {[r.method for r in self.rows]}")
+        raise KeyError(f"no row {name!r}; rows: {[getattr(r, self.key) for r in self.rows]}")
 
     def to_markdown(self) -> str:
-        head = ("| method | N | gap % (mean / max) | eq. viol. (mean / max) | ineq. viol. (mean / max) "
+        raise NotImplementedError
+
+    def _repr_markdown_(self) -> str:
+        return self.to_markdown()
+
+    def __str__(self) -> str:
+        return self.to_markdown()
+
+    def to_dicts(self) -> list[dict[str, Any]]:
+        return [r.to_dict() for r in self.rows]
+
+
+@dataclass
+class ResultsTable(Table):
+    """The book's results table; renders as Markdown in Jupyter and converts to dicts for JSON."""
+
+    rows: list[Row] = field(default_factory=list)
+
+    def to_markdown(self) -> str:
+        head = ("| method | n | gap % (mean / max) | eq. viol. (mean / max) | ineq. viol. (mean / max) "
                 "| time / instance | speed-up vs reference |")
         lines = [f"**{self.title}**\n" if self.title else "", head, "|" + "---|" * 7]
         for r in self.rows:
@@ -223,15 +244,6 @@ class ResultsTable:
                 f"| {_fmt(r.time_per_instance, 'time')} | {_fmt(r.speedup, 'speed')} |"
             )
         return "\n".join(line for line in lines if line != "")
-
-    def _repr_markdown_(self) -> str:
-        return self.to_markdown()
-
-    def __str__(self) -> str:
-        return self.to_markdown()
-
-    def to_dicts(self) -> list[dict[str, Any]]:
-        return [r.to_dict() for r in self.rows]
 
 
 def compare(

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -80,12 +81,25 @@ def numpy_predictor(fn: Callable[[Any], Any], *, backend: str = "torch", dtype: 
                 return np.asarray(fn(jnp.asarray(xi, dtype=dtype))).astype(float)
 
     def predict(xi: np.ndarray) -> np.ndarray:
-        xi = np.asarray(xi, dtype=float)
+        xi = as_float64(xi, "predict: ξ")
         if xi.ndim != 2:
             raise ValueError(f"predict: ξ must have shape (batch, n_params), got {xi.shape}")
         return run(xi)
 
     return predict
+
+
+def as_float64(a: Any, what: str) -> np.ndarray:
+    """``a`` (a numpy array, list, or a torch tensor of any real dtype, bfloat16 included) as float64 numpy."""
+    if hasattr(a, "detach") and hasattr(a, "is_floating_point"):  # a torch tensor: numpy cannot read bfloat16
+        if a.is_complex():
+            raise TypeError(f"{what} must be real, got a tensor of dtype {a.dtype}")
+        a = a.detach().cpu().double().numpy()
+    try:
+        out = np.asarray(a, dtype=float)
+    except (TypeError, ValueError):
+        raise TypeError(f"{what} must be a real numeric array, got {type(a).__name__}") from None
+    return out
 
 
 def _host(out: Any) -> Any:
@@ -94,3 +108,13 @@ def _host(out: Any) -> Any:
         return tuple(_host(o) for o in out)
     out = out.detach().cpu()
     return (out if out.is_floating_point() and out.element_size() >= 4 else out.double()).numpy().astype(float)
+
+
+@dataclass
+class Loaded:
+    """What a registry loader rebuilds: the batched ``predict(ξ) -> x``, the framework ``module`` it runs (if
+    any), and named ``parts`` a chapter may reuse (e.g. an active-set model's laws, classifier and solver)."""
+
+    predict: Callable[[np.ndarray], np.ndarray]
+    module: Any = None
+    parts: dict[str, Any] = field(default_factory=dict)

@@ -11,8 +11,9 @@ import json
 from typing import Any
 
 from l2o_lib import pretrained
+from l2o_lib.paths import data_dir
 
-COLUMNS = ("model", "method", "N", "gap % (mean / max)", "eq. viol. (mean / max)", "ineq. viol. (mean / max)",
+COLUMNS = ("model", "method", "n", "gap % (mean / max)", "eq. viol. (mean / max)", "ineq. viol. (mean / max)",
            "targets")
 
 
@@ -54,7 +55,7 @@ def headline_table(names: list[str]) -> str:
 
 def recorded_run(notebook: str, mode: str = "full") -> dict[str, Any] | None:
     """The last recorded run of ``notebook`` in ``mode`` (seconds, date, ok) from run_times.json, or None."""
-    path = pretrained.data_dir() / "run_times.json"
+    path = data_dir() / "run_times.json"
     if not path.is_file():
         return None
     runs = json.loads(path.read_text(encoding="utf-8")).get("runs", {})

@@ -141,7 +141,9 @@ def setup(seed: int = 0, *, quick: bool | None = None, torch: bool = True, threa
     """Seed everything, choose the device and read quick mode; print what was chosen.
 
     ``quick`` is the setup cell's form field; ``L2O_QUICK``, when set, wins over it. ``torch=False`` skips
-    torch (JAX-only chapters). ``threads`` caps torch's CPU threads. ``jax_x64=True`` switches JAX to 64-bit
+    torch (JAX-only chapters). ``threads`` caps torch's CPU threads and numpy's BLAS threads (through
+    threadpoolctl, where installed: on a busy machine a second BLAS thread spinning on a small product can cost
+    ten times the product). ``jax_x64=True`` switches JAX to 64-bit
     floats for the whole session (chapter 7's layers and checks need them); importing ``l2o_lib.jax`` never
     does. In Colab, turns on the custom widget manager so that the live widgets and progress bars render.
     """
@@ -159,6 +161,10 @@ def setup(seed: int = 0, *, quick: bool | None = None, torch: bool = True, threa
         import torch as _torch
 
         _torch.set_num_threads(int(threads))
+    if threads is not None and _has("threadpoolctl"):
+        from threadpoolctl import threadpool_limits
+
+        threadpool_limits(int(threads), user_api="blas")
     rt = Runtime(quick=quick_mode(), colab=in_colab(), device=device, seed=int(seed))
     print(rt)
     env = os.environ.get(QUICK_ENV, "").strip()

@@ -196,6 +196,46 @@ def plot(entries: Sequence[Entry], ax: Any = None):
     return ax
 
 
+def closed_loop_scorecard(names: Sequence[str] | None = None, *, n: int = 100, seed: int = 20261128, steps: int = 40,
+                          target_radius: float = 0.1) -> list[Any]:
+    """Closed-loop rows for the shipped models whose family is a linear MPC problem (one table per family).
+
+    Each model's ``predict`` gives a plan; its first input is simulated in closed loop, alone and behind the
+    safety filter of the family's control invariant set, from ``n`` initial states drawn from that set with
+    ``seed``, against exact MPC by warm-started OSQP (the cost and timing reference). Two states and one input
+    (the safety filter's planar invariant set).
+    """
+    from l2o_lib import control
+    from l2o_lib.problems import LinearMPCForm
+
+    groups: dict[tuple[str, str], list[Any]] = {}
+    for name in names if names is not None else pretrained.available():
+        model = pretrained.load(name)
+        fam = model.problem
+        if isinstance(fam, LinearMPCForm) and fam.nx == 2 and fam.nu == 1:
+            groups.setdefault(fam.identity, []).append(model)
+        elif names is not None:
+            raise ValueError(f"closed_loop_scorecard: {name}'s family {fam.name} is not a linear MPC problem "
+                             "with two states and one input")
+    tables = []
+    for models in groups.values():
+        fam = models[0].problem
+        safe, _ = control.control_invariant_set(fam.A, fam.B, fam.x_min, fam.x_max, fam.u_min, fam.u_max)
+        x0 = safe.sample(n, seed=seed)
+        ref = control.simulate(control.OSQPController(fam), x0, steps, fam)
+        runs = [ref]
+        for m in models:
+            def first(x: np.ndarray, m: Any = m, fam: Any = fam) -> np.ndarray:
+                return fam.first_input(m.predict(x, check_domain=False))
+            runs.append(control.simulate(control.PolicyController(m.name, first), x0, steps, fam))
+            runs.append(control.simulate(control.SafetyFilter(f"{m.name} + safety filter", first, safe, fam), x0,
+                                         steps, fam))
+        tables.append(control.closed_loop_table(runs, fam, reference=ref.name, timing_reference=ref.name,
+                                                target_radius=target_radius,
+                                                title=f"closed loop on {fam.name}: {n} initial states x {steps} steps"))
+    return tables
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m l2o_lib.scorecard", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -253,9 +293,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(markdown(entries))
     doc = to_json(entries, args.n, args.seed)
     if args.closed_loop:
-        from l2o_lib import control
-
-        loops = control.closed_loop_scorecard(args.only, n=min(args.n, 200), seed=args.seed)
+        loops = closed_loop_scorecard(args.only, n=min(args.n, 200), seed=args.seed)
         for t in loops:
             print("\n" + t.to_markdown())
         doc["closed_loop"] = [{"title": t.title, "rows": [r.to_dict() for r in t.rows]} for t in loops]

@@ -7,6 +7,7 @@ Used by ``run_chapters.py`` (timing runs), ``regenerate_data.py`` (re-shipping `
 from __future__ import annotations
 
 import datetime as _dt
+import hashlib
 import json
 import os
 import platform
@@ -22,10 +23,15 @@ CHAPTERS = ROOT / "chapters"
 DATA = ROOT / "data"
 JSON_PATH = DATA / "run_times.json"
 SCHEMA = "l2o-book/run-times/1"
+#: what each workshop-live cell showed in the last recorded quick-mode run (the presenter view's expected outputs)
+LIVE_PATH = DATA / "live_outputs.json"
+LIVE_SCHEMA = "l2o-book/live-outputs/1"
 #: notebooks that are not numbered chapters but run with them, in this order after the chapters
 EXTRA = ("scorecard.ipynb", "scaling.ipynb", "workshop_check.ipynb")
 #: the cell tag of the cells an instructor runs live in a workshop (shown in the HTML book)
 LIVE_TAG = "workshop-live"
+#: the line that makes an exercise a slot's recommended one: "**Recommended in the workshop** · 10 min · easy"
+RECOMMENDED = re.compile(r"^\*\*Recommended in the workshop\*\* · (\d+) min · (easy|medium|hard)\s*$", re.M)
 
 
 # ----------------------------------------------------------------------------------------------- discovery
@@ -66,8 +72,9 @@ def shipped_models() -> dict[str, list[str]]:
 
 
 def notebook_info(path: Path) -> dict[str, Any]:
-    """What the pages need from a notebook: title, prerequisites (first sentence), exercises, prose word count,
-    and the cells tagged ``workshop-live`` (index, id, first code line)."""
+    """What the pages need from a notebook: title, prerequisites (first sentence), summary (the opening paragraph's
+    first sentence), exercises (label, title, number "N.k", the recommended marker's minutes and difficulty), prose
+    word count, and the cells tagged ``workshop-live`` (index, id, first code line)."""
     import nbformat
 
     nb = nbformat.read(path, as_version=4)
@@ -76,21 +83,69 @@ def notebook_info(path: Path) -> dict[str, Any]:
     prereq = ""
     m = re.search(r"\*\*Prerequisites:?\*\*:?\s*(.+?)(?:\n\s*\n|$)", first, re.S)
     if m:
-        text = " ".join(m.group(1).split())
-        prereq = re.split(r"(?<=[.;])\s", text, maxsplit=1)[0].rstrip(".;")
+        prereq = first_sentence(" ".join(m.group(1).split()))
     markdown = [c.source for c in nb.cells if c.cell_type == "markdown"]
+    number = str(int(path.name[:2])) if path.name[:2].isdigit() else ""
     exercises = []
     for src in markdown:
-        for m in re.finditer(r"```\{exercise\}\s*(.*?)\n:label:\s*(\S+)", src):
-            exercises.append({"label": m.group(2), "title": m.group(1).strip()})
+        for m in re.finditer(r"`{3,}\{exercise\}[ \t]*(.*?)\n:label:\s*(\S+)\n(.*?)\n`{3,}", src, re.S):
+            k = len(exercises) + 1
+            ex = {"label": m.group(2), "title": m.group(1).strip(), "number": f"{number}.{k}" if number else str(k),
+                  "recommended": None}
+            rec = RECOMMENDED.search(m.group(3))
+            if rec:
+                ex["recommended"] = {"minutes": int(rec.group(1)), "difficulty": rec.group(2)}
+            exercises.append(ex)
     solutions = {m.group(1) for src in markdown for m in re.finditer(r"```\{solution\}\s*(\S+)", src)}
     for ex in exercises:
         ex["solution"] = ex["label"] in solutions
-    live = [{"index": i, "id": cell.get("id"), "first_line": _first_code_line(cell.source)}
+    live = [{"index": i, "id": cell.get("id"), "first_line": _first_code_line(cell.source), "sha": source_hash(cell.source)}
             for i, cell in enumerate(nb.cells) if LIVE_TAG in cell.get("metadata", {}).get("tags", [])]
     return {"name": path.name, "stem": path.stem, "doc": f"/chapters/{path.stem}", "title": title,
-            "prerequisites": prereq, "exercises": exercises, "words": prose_words(markdown), "live": live,
-            "ids": [cell.get("id") for cell in nb.cells]}
+            "prerequisites": prereq, "summary": _summary(first), "exercises": exercises,
+            "words": prose_words(markdown), "live": live, "ids": [cell.get("id") for cell in nb.cells]}
+
+
+_ABBREVIATIONS = ("s.t", "e.g", "i.e", "cf", "vs", "et al")
+
+
+def sentences(text: str) -> list[str]:
+    """``text`` cut after each full stop or semicolon that ends a sentence: outside parentheses and math, not after
+    an abbreviation (s.t., e.g., ...); the stops are kept."""
+    out, start, depth, math = [], 0, 0, False
+    for i, ch in enumerate(text):
+        if ch == "$":
+            math = not math
+        depth += {"(": 1, ")": -1}.get(ch, 0)
+        end = i + 1 == len(text) or text[i + 1].isspace()
+        if ch in ".;" and end and depth <= 0 and not math and not text[start:i].endswith(_ABBREVIATIONS):
+            out.append(text[start:i + 1].strip())
+            start = i + 1
+    if text[start:].strip():
+        out.append(text[start:].strip())
+    return out
+
+
+def first_sentence(text: str) -> str:
+    """The text up to its first sentence's full stop or semicolon (without it)."""
+    return (sentences(text) or [""])[0].rstrip(".;")
+
+
+def _summary(first_cell: str) -> str:
+    """The first sentence (two when the first is short) of a chapter's opening paragraph, after the title and the
+    badge, "Promise." left out."""
+    for para in re.split(r"\n\s*\n", first_cell):
+        para = " ".join(para.split())
+        if not para or para.startswith(("#", "[![", "**You will learn")):
+            continue
+        para = re.sub(r"^\*\*(The )?[Pp]romise\.?\*\*\.?\s*", "", para)
+        out = ""
+        for sentence in sentences(para):  # a short opening sentence says too little alone: take the next one too
+            out = f"{out} {sentence}".strip()
+            if len(out) >= 80:
+                break
+        return out.rstrip(";") if out.endswith(".") else out.rstrip(";") + "."
+    return ""
 
 
 def prose_words(markdown: list[str]) -> int:
@@ -129,6 +184,11 @@ def sync_live_tags(plan: dict[str, Any], folder: Path = CHAPTERS) -> list[Path]:
             path.write_text(text, encoding="utf-8")
             changed.append(path)
     return changed
+
+
+def source_hash(source: str) -> str:
+    """A short hash of a cell's source: a recorded output belongs to the source that printed it."""
+    return hashlib.sha256(source.encode("utf-8")).hexdigest()[:16]
 
 
 def _first_code_line(source: str) -> str:
@@ -182,8 +242,9 @@ def device_line(dev: dict[str, Any]) -> str:
 def execute(path: Path, *, env: dict[str, str | None], timeout: int, save_to: Path | None = None) -> dict[str, Any]:
     """Execute ``path`` in a fresh kernel (in its own folder) with ``env`` added to the environment.
 
-    Returns seconds, ok, the failing cell and error when it fails, the slowest cell and the load average before
-    and after. The environment is restored afterwards; the executed notebook goes to ``save_to`` when given."""
+    Returns seconds, ok, the failing cell and error when it fails, the slowest cell, the load average before
+    and after, and (when it ran through) the outputs of its ``workshop-live`` cells (``live``, not a run time: the
+    caller records it apart). The environment is restored afterwards; the executed notebook goes to ``save_to`` when given."""
     import nbformat
     from nbclient import NotebookClient
     from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
@@ -208,6 +269,7 @@ def execute(path: Path, *, env: dict[str, str | None], timeout: int, save_to: Pa
     finally:
         result["seconds"] = round(time.perf_counter() - t0, 2)
         result["slowest_cell"] = slowest_cell(nb)
+        result["live"] = live_outputs(nb) if result["ok"] else None
         result["load_after"] = _load()
         os.environ.clear()
         os.environ.update(env_before)
@@ -309,3 +371,67 @@ def merge(records: dict[str, Any], mode: str, device: dict[str, Any], results: d
     run["notebooks"] = dict(sorted(run["notebooks"].items()))
     records["runs"] = dict(sorted(records["runs"].items()))
     return records
+
+
+# ------------------------------------------------------------------------------------- live cells' outputs
+_MAX_LINES, _MAX_CHARS = 8, 200
+
+
+def output_summary(cell: Any) -> dict[str, Any]:
+    """What one executed code cell showed: its figures, widgets and HTML tables counted, and its printed text (stdout,
+    plain and Markdown results, first lines only); stderr (progress bars, warnings) is left out."""
+    figures = widgets = html = 0
+    text: list[str] = []
+    for out in cell.get("outputs", []):
+        kind = out.get("output_type")
+        if kind == "stream":
+            if out.get("name") == "stdout":
+                text += str(out.get("text", "")).splitlines()
+            continue
+        if kind not in ("execute_result", "display_data"):
+            continue
+        data = out.get("data", {})
+        if "image/png" in data or "image/svg+xml" in data:
+            figures += 1
+        elif "application/vnd.jupyter.widget-view+json" in data:
+            widgets += 1
+        elif "text/markdown" in data:
+            text += str(data["text/markdown"]).splitlines()
+        elif "text/html" in data:
+            html += 1
+        elif "text/plain" in data:
+            text += str(data["text/plain"]).splitlines()
+    lines = [ln.rstrip()[:_MAX_CHARS] for ln in text if ln.strip() and not ln.startswith("|---")]
+    more = max(0, len(lines) - _MAX_LINES)
+    return {"figures": figures, "widgets": widgets, "html": html, "text": lines[:_MAX_LINES], "more_lines": more}
+
+
+def live_outputs(nb: Any) -> dict[str, dict[str, Any]]:
+    """The output summary of every ``workshop-live`` cell of an executed notebook, by cell id, with its source hash."""
+    return {cell.get("id"): dict(output_summary(cell), sha=source_hash(cell.source))
+            for cell in nb.cells if cell.cell_type == "code" and LIVE_TAG in cell.get("metadata", {}).get("tags", [])}
+
+
+def load_live(path: Path = LIVE_PATH) -> dict[str, Any]:
+    """The recorded live-cell outputs (an empty record set when the file is missing); another schema raises."""
+    if not path.is_file():
+        return {"schema": LIVE_SCHEMA, "notebooks": {}}
+    data = json.loads(path.read_text())
+    if not isinstance(data, dict) or data.get("schema") != LIVE_SCHEMA or not isinstance(data.get("notebooks"), dict):
+        raise ValueError(f"{path}: expected schema {LIVE_SCHEMA!r} with a 'notebooks' object")
+    return data
+
+
+def merge_live(records: dict[str, Any], name: str, cells: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """Replace one notebook's live-cell outputs (a quick-mode run that passed); the other notebooks stay."""
+    now = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    records["notebooks"][name] = {"recorded": now, "cells": cells}
+    records["notebooks"] = dict(sorted(records["notebooks"].items()))
+    return records
+
+
+def save_live(records: dict[str, Any], path: Path = LIVE_PATH) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(records, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+    tmp.replace(path)

@@ -4,15 +4,17 @@
     python scripts/make_student_notebooks.py --check   # exit 1 when the committed ones are stale
 
 Colab and Jupyter render Markdown as CommonMark, so every MyST construct of a chapter is converted:
-an ``{exercise}`` becomes a quoted "Exercise" block followed by a starter code cell (and a check cell where
-``STUDENT_CHECKS`` has one), a ``{solution}`` moves to ``students/solutions/NN_*_solutions.ipynb``,
+an ``{exercise}`` becomes a quoted "Exercise N.k" block followed by a starter code cell (and a check cell where
+``chapters/exercise_checks.yml`` has one), a ``{solution}`` moves to ``students/solutions/NN_*_solutions.ipynb``,
 admonitions become quoted blocks, ``{cite}`` becomes "(Author, year)" linked to the book's bibliography page,
 ``{doc}`` and relative links become absolute links to the published book, ``(label)=`` targets are dropped.
 A construct the converter does not know raises an error naming the notebook and cell.
 
 The published book's URL is ``html.baseurl`` in ``_config.yml`` when set, else the GitHub Pages address of
 ``repository.url`` (``https://github.com/OWNER/NAME`` -> ``https://OWNER.github.io/NAME``), where
-``.github/workflows/book.yml`` publishes it. The setup cell's Colab form field defaults to quick mode here.
+``.github/workflows/book.yml`` publishes it. The setup cell's Colab form field defaults to quick mode here, and
+the cell opens as a collapsed form in Colab; the cells an instructor runs live (tag ``workshop-live``) start with a
+"▶ run live in the workshop" comment; citations are plain text (BibTeX accents turned into Unicode).
 """
 
 from __future__ import annotations
@@ -38,49 +40,46 @@ QUICK_SOURCE = 'QUICK = False  # @param {type:"boolean"}'
 QUICK_STUDENT = 'QUICK = True  # @param {type:"boolean"}'
 STARTER = "# Exercise {number}: your answer here (the solution is in the solutions notebook)\n"
 
-# Exercises whose answer a cell can check: label -> (starter code, check code). The starter leaves the answer
-# as None, and the check cell says "not answered yet" until it is filled in, so a notebook run top to bottom
-# (nbval, "Run all") passes.
-STUDENT_CHECKS: dict[str, tuple[str, str]] = {
-    "ch6-ex1": (
-        "def envelope_abs(v, rho):\n"
-        "    \"\"\"Your closed form of the Moreau envelope M_{1/rho}|.| at the points v (numpy array).\"\"\"\n"
-        "    return None\n",
-        "# Check: your closed form against envelope_1d's numerical envelope of |x| at rho = 2\n"
-        "M_num, _ = envelope_1d(F1D[\"|x|\"], 2.0)\n"
-        "M_you = envelope_abs(Z_GRID, 2.0)\n"
-        "if M_you is None:\n"
-        "    print(\"not answered yet: fill in envelope_abs above\")\n"
-        "else:\n"
-        "    err = float(np.max(np.abs(np.asarray(M_you) - M_num)))\n"
-        "    print(\"correct\" if err < 1e-4 else \"not yet\", f\"(largest difference {err:.1e})\")\n",
-    ),
-    "ch03-ex1": (
-        "def jacobian_closed_form(Q, x_star):\n"
-        "    \"\"\"Your dx*/dxi (an n x n tensor) of the box QP at its solution x_star (1 x n).\"\"\"\n"
-        "    return None\n",
-        "# Check: w^T (your Jacobian) against the finite-difference vector-Jacobian product g_fd\n"
-        "J_you = jacobian_closed_form(Q, x_star)\n"
-        "if J_you is None:\n"
-        "    print(\"not answered yet: fill in jacobian_closed_form above\")\n"
-        "else:\n"
-        "    err = float((torch.as_tensor(J_you, dtype=DT).T @ w[0] - g_fd).norm() / g_fd.norm())\n"
-        "    print(\"correct\" if err < 1e-6 else \"not yet\", f\"(relative difference {err:.1e})\")\n",
-    ),
-    "ch1-ex3": (
-        "def restore(x, xi):\n"
-        "    \"\"\"Your approximate projection of predictions x (batch, 2) for parameters xi.\"\"\"\n"
-        "    return None\n",
-        "# Check: restored predictions must satisfy x1 >= x2 and p/2 <= |x| <= p (up to 1e-6)\n"
-        "restored = restore(predict(xi_test), xi_test)\n"
-        "if restored is None:\n"
-        "    print(\"not answered yet: fill in restore above\")\n"
-        "else:\n"
-        "    r = metrics.evaluate(family, np.asarray(restored), xi_test, ref_test, method=\"restored\")\n"
-        "    ok = r.failed == 0 and r.ineq_max <= 1e-6\n"
-        "    print(\"correct\" if ok else \"not yet\", f\"(largest violation {r.ineq_max:.1e}, gap {r.gap_mean:.3g} %)\")\n",
-    ),
-}
+CHECKS_PATH = CHAPTERS / "exercise_checks.yml"
+LIVE_TAG = "workshop-live"
+LIVE_MARK = "# ▶ run live in the workshop ({k} of {n})\n"
+
+
+def load_checks(path: Path = CHECKS_PATH) -> dict[str, tuple[str, str]]:
+    """Exercises whose answer a cell can check (``chapters/exercise_checks.yml``): label -> (starter code, check code).
+
+    The starter leaves the answer as None and the check prints "not yet" until it is filled in, so a notebook run
+    top to bottom (nbval, "Run all") passes; a check cell's first line is a "# Check:" comment."""
+    data = yaml.safe_load(path.read_text()) if path.is_file() else {}
+    out = {}
+    for label, entry in (data or {}).items():
+        if not (isinstance(entry, dict) and isinstance(entry.get("starter"), str) and isinstance(entry.get("check"), str)):
+            raise ValueError(f"{path}: {label} needs a 'starter' and a 'check' (code as text), got {entry!r}")
+        if not entry["check"].startswith("# Check:"):
+            raise ValueError(f"{path}: {label}'s check must start with a '# Check:' comment line")
+        out[str(label)] = (entry["starter"], entry["check"])
+    return out
+
+
+STUDENT_CHECKS = load_checks()
+FROM_SOLUTION = "from-solution"
+_ANSWER = re.compile(r"^(\s*)([A-Za-z_]\w*) = .*?#\s*answer:\s*(.*)$", re.M)
+_SOLUTION = r"^(`{3,}|:{3,})\{solution\}[ \t]*%s[ \t]*\n(.*?)^\1[ \t]*$"
+_CODE = re.compile(r"^(`{3,}|~{3,})[ \t]*(?:\{code-cell\}[ \t]*)?(?:python|ipython3?)[ \t]*\n(.*?)^\1[ \t]*$", re.S | re.M)
+
+
+def solution_code(markdown: str, label: str) -> str | None:
+    """The first python code block of the ``{solution}`` of exercise ``label`` in a chapter's markdown, or None."""
+    m = re.search(_SOLUTION % re.escape(label), markdown, re.S | re.M)
+    code = _CODE.search(m.group(2)) if m else None
+    return code.group(2) if code else None
+
+
+def starter_from_solution(code: str) -> str:
+    """The solution's code with each ``NAME = ...  # answer: what`` line's value replaced by None."""
+    if not _ANSWER.search(code):
+        raise ValueError("a 'from-solution' starter needs lines 'NAME = ...  # answer: ...' in the solution's code")
+    return _ANSWER.sub(lambda m: f"{m.group(1)}{m.group(2)} = None  # {m.group(3)}", code)
 
 
 def config() -> dict:
@@ -109,6 +108,16 @@ def colab_url(path: str, cfg: dict | None = None) -> str:
 
 # ---- bibliography -------------------------------------------------------------------------------------------
 
+def tex_to_text(text: str) -> str:
+    """BibTeX text as a reader sees it: accents (``\\v{n}``, ``\\"o``, ``{\\'e}``), ``--``, ``\\&`` and protective
+    braces turned into Unicode text (latexcodec, which pybtex brings)."""
+    import codecs
+
+    import latexcodec  # noqa: F401  (registers the "ulatex" codec)
+
+    return codecs.decode(text, "ulatex").replace("{", "").replace("}", "")
+
+
 def bibliography(path: Path = ROOT / "references.bib") -> dict[str, tuple[str, str]]:
     """Citation key -> (authors as the book cites them, year), read from references.bib."""
     from pybtex.database import parse_file
@@ -116,9 +125,9 @@ def bibliography(path: Path = ROOT / "references.bib") -> dict[str, tuple[str, s
     out = {}
     for key, entry in parse_file(str(path)).entries.items():
         people = entry.persons.get("author") or entry.persons.get("editor") or []
-        last = [" ".join(p.last_names).replace("{", "").replace("}", "") for p in people]
+        last = [tex_to_text(" ".join(p.last_names)) for p in people]
         if not last:
-            authors = entry.fields.get("organization", entry.fields.get("title", key)).replace("{", "").replace("}", "")
+            authors = tex_to_text(entry.fields.get("organization", entry.fields.get("title", key)))
         elif len(last) == 1:
             authors = last[0]
         elif len(last) == 2:
@@ -143,6 +152,7 @@ class Context:
     titles: dict[str, str]        # page -> title
     exercises: list[dict] = field(default_factory=list)
     solutions: dict[str, str] = field(default_factory=dict)
+    markdown: str = ""            # all markdown of the notebook (a starter taken from a solution looks here)
     cell: int = 0
 
     def fail(self, what: str) -> ValueError:
@@ -296,6 +306,11 @@ def convert(ctx: Context, source: str) -> list[tuple[str, str]]:
             buf.append(_quote(f"{title}\n\n{_converted(ctx, text)}"))
             flush()
             starter, check = STUDENT_CHECKS.get(label, ("", ""))
+            if starter == FROM_SOLUTION:
+                code = solution_code(ctx.markdown, label)
+                if code is None:
+                    raise ctx.fail(f"{label}: starter '{FROM_SOLUTION}', but its solution has no python code block")
+                starter = starter_from_solution(code)
             cells.append(("code", STARTER.format(number=number) + starter))
             if check:
                 cells.append(("code", check))
@@ -365,10 +380,13 @@ def student_notebooks(path: Path) -> tuple[nbformat.NotebookNode, nbformat.Noteb
     ctx = Context(name=path.name, chapter=_chapter_number(path), book=book_url(cfg), bib=bibliography(),
                   labels=labels, titles=titles)
     nb = nbformat.read(path, as_version=4)
+    ctx.markdown = "\n".join(c.source for c in nb.cells if c.cell_type == "markdown")
     student = nbformat.v4.new_notebook(metadata=copy.deepcopy(nb.metadata))
     student.metadata.pop("widgets", None)
     source_badge = colab_url(f"chapters/{path.name}", cfg)
     setup_seen = False
+    n_live = sum(LIVE_TAG in c.metadata.get("tags", []) for c in nb.cells)
+    k_live = 0
     for ctx.cell, cell in enumerate(nb.cells):
         if cell.cell_type == "markdown":
             src = cell.source.replace(source_badge, colab_url(f"students/{path.name}", cfg))
@@ -377,11 +395,17 @@ def student_notebooks(path: Path) -> tuple[nbformat.NotebookNode, nbformat.Noteb
                 student.cells.append(new)
         elif cell.cell_type == "code":
             src = cell.source
+            meta = copy.deepcopy(dict(cell.metadata))
             if not setup_seen:
                 setup_seen = True
                 if QUICK_SOURCE in src:
                     src = src.replace(QUICK_SOURCE, QUICK_STUDENT, 1)
-            new = nbformat.v4.new_code_cell(src, metadata=copy.deepcopy(dict(cell.metadata)))
+                if src.startswith("# @title"):
+                    meta["cellView"] = "form"  # Colab shows the form and hides the code
+            if LIVE_TAG in meta.get("tags", []):  # Colab shows no tags: the mark is a comment
+                k_live += 1
+                src = LIVE_MARK.format(k=k_live, n=n_live) + src
+            new = nbformat.v4.new_code_cell(src, metadata=meta)
             new.metadata.pop("execution", None)
             student.cells.append(new)
         else:

@@ -6,11 +6,14 @@
     python scripts/run_chapters.py --report report.md      # also write a Markdown report
     python scripts/run_chapters.py --pages-only            # only regenerate chapters/_generated/*.md
     python scripts/run_chapters.py --sync-live-tags        # tag the workshop plan's live cells in the notebooks
+    python scripts/run_chapters.py --quick --keep-times    # record only the live cells' outputs (a busy machine)
 
 Each notebook (numbered chapters, found by their ``NN_`` file names, then ``scorecard.ipynb`` and
 ``workshop_check.ipynb``) runs in a fresh kernel with nbclient, in ``chapters/`` as its working folder; the
 wall time, pass or fail, the failing cell and its error, and the slowest cell are recorded. Results are merged
 into ``data/run_times.json`` under ``MODE/KIND`` (``quick/cpu``, ``full/gpu``, ...), notebook by notebook, and
+a quick-mode run that passes also records what each ``workshop-live`` cell showed (figures, printed lines) with
+its source's hash in ``data/live_outputs.json``, the presenter view's expected outputs. Then
 the pages in ``chapters/_generated/`` are regenerated (``book_pages.py``: run times, status, exercises, the
 workshop plans of ``chapters/workshop_plan.yml`` and the presenter view).
 
@@ -44,7 +47,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--sync-live-tags", action="store_true",
                     help="set the workshop-live tag on exactly the cells chapters/workshop_plan.yml names")
     ap.add_argument("--save-executed", type=Path, default=None, help="folder for the executed notebooks")
+    ap.add_argument("--keep-times", action="store_true",
+                    help="quick mode: record the live cells' outputs but leave the run times as they are")
+    ap.add_argument("--live-json", type=Path, default=None,
+                    help=f"live-cell outputs JSON (default: {cl.LIVE_PATH.name} beside the run-times JSON)")
     args = ap.parse_args(argv)
+    args.live_json = args.live_json or args.json.with_name(cl.LIVE_PATH.name)
 
     try:
         if args.sync_live_tags:
@@ -54,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.pages_only:
             records = cl.load_records(args.json, must_exist=True)  # a wrong path must not blank the pages
             for p in book_pages.write_pages(records, args.folder, args.folder / "_generated",
-                                            args.folder / "workshop_plan.yml"):
+                                            args.folder / "workshop_plan.yml", args.live_json):
                 print(f"wrote {p}")
             return 0
         paths = cl.notebooks(args.folder, args.prefixes)
@@ -71,11 +79,20 @@ def main(argv: list[str] | None = None) -> int:
         results[path.name] = res
         tail = "" if res["ok"] else f" FAILED at cell {res['cell']}: {res['error']}"
         print(f"[run_chapters] {path.name}: {res['seconds']:.1f} s{tail}", flush=True)
+    live = {name: res.pop("live", None) for name, res in results.items()}
     if not args.no_record:
-        records = cl.merge(cl.load_records(args.json), mode, device, results)
-        cl.save_records(records, args.json)
+        records = cl.load_records(args.json)
+        if not args.keep_times:
+            records = cl.merge(records, mode, device, results)
+            cl.save_records(records, args.json)
+        if args.quick:
+            outputs = cl.load_live(args.live_json)
+            for name, cells in live.items():
+                if cells is not None:
+                    cl.merge_live(outputs, name, cells)
+            cl.save_live(outputs, args.live_json)
         if args.folder.resolve() == cl.CHAPTERS.resolve():
-            book_pages.write_pages(records, args.folder)
+            book_pages.write_pages(records, args.folder, live_path=args.live_json)
     text = book_pages.report(mode, device, results)
     if args.report:
         args.report.write_text(text)

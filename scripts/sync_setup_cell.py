@@ -21,9 +21,10 @@ MARK = "# ---- imports, seed, device, quick mode\n"
 
 def canonical_head() -> str:
     text = (ROOT / "DEVELOPING.md").read_text()
-    m = re.search(r"```python\n(# Setup: in Colab.*?)" + re.escape(MARK), text, re.S)
+    m = re.search(r"```python\n(# @title Setup: in Colab.*?)" + re.escape(MARK), text, re.S)
     if not m:
-        raise ValueError("DEVELOPING.md: no ```python block starting with '# Setup: in Colab' and the imports marker")
+        raise ValueError("DEVELOPING.md: no ```python block starting with '# @title Setup: in Colab' and the imports "
+                         "marker")
     return m.group(1)
 
 

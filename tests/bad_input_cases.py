@@ -237,7 +237,7 @@ def wide_prediction(tmp: Path):
     from l2o_lib import pretrained
 
     two_d = fam("nonconvex_2d")
-    predict = pretrained._checked_predict(two_d, lambda xi: np.zeros((len(xi), 5)), "wide")
+    predict = pretrained.checked_predict(two_d, lambda xi: np.zeros((len(xi), 5)), "wide")
     return predict(two_d.sample(3, 0))
 
 
@@ -378,7 +378,7 @@ CASES: list[Case] = [
          r"field 'headline' key 'gap_mean_pct' is not a field of metrics.Row"),
     Case("target key not a Row field", load_edited(setter(targets={"gap_mean_percent_below": 0.5})), ValueError,
          r"field 'targets' key 'gap_mean_percent_below' is not a numeric field"),
-    Case("old-format card", old_format_card, ValueError, r"field 'schema' is None.*--write-manifest"),
+    Case("old-format card", old_format_card, ValueError, r"field 'schema' is None, expected 'l2o-book/model-card/2'"),
     Case("save: target not a Row field", save_card(targets={"gap_mean_pct": 1.0}), ValueError,
          r"save\(m\): field 'targets' key 'gap_mean_pct'"),
     Case("save: loader outside the registry", save_card(loader="os:system"), ValueError,
@@ -448,7 +448,7 @@ CASES: list[Case] = [
     Case("reference_row: nothing solved", ref_none_solved, ValueError, r"reference_row: the reference \(test\) solved none"),
     Case("reference_row: empty batch", ref_empty, ValueError, r"reference_row: ξ must be a non-empty batch"),
     Case("compare: reference of another length", compare_other_length, ValueError,
-         r"compare: reference has 2 instances but ξ has 3"),
+         r"compare: the reference has 2 instances but ξ has 3"),
     Case("compare: empty batch", compare_empty, ValueError, r"compare: ξ is an empty batch"),
     Case("per_instance: x of another length", per_instance_bad(2, 3), ValueError,
          r"per_instance: x must have shape \(3, 2\), got \(2, 2\)"),
@@ -465,7 +465,26 @@ CASES: list[Case] = [
          r"--cache-dir /proc/nope: cannot create it"),
     Case("scorecard --executor threads", cli(["--executor", "threads", "--json", "{tmp}/s.json", "--cache-dir", "{tmp}/c"]),
          Usage, r"--executor: invalid choice: 'threads' \(choose from '?serial'?, '?processes'?\)"),
+    # ---- explicit MPC and the MPC size sweep
+    Case("explicit MPC of a family that is not an MPC", lambda tmp: explicit_partition(fam("dc3_qp")), TypeError,
+         r"build_partition needs a family that is LinearMPCForm"),
+    Case("explicit MPC with no time to build", lambda tmp: explicit_partition(fam("mpc", horizon=2), time_limit=-1),
+         ValueError, r"time_limit must be a positive number"),
+    Case("mpc_sizes.load of a missing file", lambda tmp: mpc_sizes_load(tmp / "none.json"), FileNotFoundError,
+         r"no recorded sweep at .*python -m l2o_lib.mpc_sizes"),
 ]
+
+
+def explicit_partition(family, **kw):
+    from l2o_lib.explicit_mpc import build_partition
+
+    return build_partition(family, **kw)
+
+
+def mpc_sizes_load(path: Path):
+    from l2o_lib import mpc_sizes
+
+    return mpc_sizes.load(path)
 
 
 def outcome(case: Case, tmp: Path) -> tuple[bool, str]:

@@ -34,3 +34,12 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "built_book" in getattr(item, "fixturenames", ()) or item.get_closest_marker("browser"):
             item.add_marker(pytest.mark.slow)
+
+
+@pytest.fixture(scope="session")
+def fam():
+    """The MPC family of chapters 8 and 9 (double integrator, N = 10); a test module about another family defines
+    its own ``fam``."""
+    from l2o_lib import problems
+
+    return problems.get("mpc")

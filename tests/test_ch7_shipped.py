@@ -43,7 +43,7 @@ def test_non_finite_predictions_are_reported_not_silent():
     tensors = model.tensors()
     tensors["b3"] = np.array(tensors["b3"])
     tensors["b3"][0, 0] = np.nan
-    broken = pretrained._checked_predict(f, load_predict(f, tensors, model.card.config), "broken")
+    broken = pretrained.checked_predict(f, load_predict(f, tensors, model.card.config), "broken")
     with pytest.warns(RuntimeWarning, match=r"broken.predict: 4 of 4 predictions are not finite \(rows 0, 1, 2, 3\)"):
         x = broken(f.sample(4, seed=1))
     assert np.isnan(x).all()

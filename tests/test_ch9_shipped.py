@@ -49,13 +49,8 @@ def test_plans_are_rollouts_of_the_model(models, setting):
 
 
 def test_hybrid_is_exact_mpc_and_safe_from_fresh_states(setting):
-    from l2o_lib import pretrained
-    from l2o_lib.torch.warmstart import active_set_parts
-
     fam, safe, x0, exact = setting
-    card = load_or_skip("ch8_active_set").card
-    laws, scores = active_set_parts(fam, pretrained.read_tensors(pretrained.data_dir() / card.file), card.config)
-    hybrid = control.CertifiedHybrid("hybrid", laws, scores, safe, fam)
+    hybrid = control.CertifiedHybrid("hybrid", load_or_skip("ch8_active_set").parts["solver"], safe, fam)
     run = control.simulate(hybrid, x0, STEPS, fam)
     assert run.state_violation(fam).max() == 0 and run.input_violation(fam).max() == 0
     np.testing.assert_allclose(run.cost(fam), exact.cost(fam), rtol=1e-4)

@@ -7,7 +7,6 @@ import pytest
 import torch
 from shipped import load_or_skip
 
-from l2o_lib import pretrained, problems
 from l2o_lib.compiled import CompiledMLP
 from l2o_lib.torch.control import load_approx_mpc, load_dpc, policy_function
 from l2o_lib.torch.export import check_export, export_dpc_policy, export_plan_net, export_score_net
@@ -16,13 +15,8 @@ from l2o_lib.torch.warmstart import ScoreNet
 
 
 def _arrays(name: str) -> tuple[dict, dict]:
-    card = load_or_skip(name).card
-    return pretrained.read_tensors(pretrained.data_dir() / card.file), card.config
-
-
-@pytest.fixture(scope="module")
-def fam():
-    return problems.get("mpc")
+    model = load_or_skip(name)
+    return model.tensors(), model.card.config
 
 
 @pytest.fixture(scope="module")

@@ -3,12 +3,7 @@
 import numpy as np
 import pytest
 
-from l2o_lib import control, problems
-
-
-@pytest.fixture(scope="module")
-def fam():
-    return problems.get("mpc")
+from l2o_lib import control, problems, scorecard
 
 
 @pytest.fixture(scope="module")
@@ -50,22 +45,18 @@ def test_safety_filter_keeps_any_policy_safe(fam, safe):
 def test_certified_hybrid_is_exact_mpc_and_safe_batched_and_one_system(fam, safe):
     from shipped import load_or_skip
 
-    from l2o_lib import pretrained
-    from l2o_lib.torch.warmstart import active_set_parts
-
-    card = load_or_skip("ch8_active_set").card
-    laws, scores = active_set_parts(fam, pretrained.read_tensors(pretrained.data_dir() / card.file), card.config)
+    solver = load_or_skip("ch8_active_set").parts["solver"]
     x0 = safe.sample(12, seed=4)
     exact = control.simulate(control.DAQPController(fam), x0, 20, fam)
-    hybrid = control.CertifiedHybrid("hybrid", laws, scores, safe, fam)
+    hybrid = control.CertifiedHybrid("hybrid", solver, safe, fam)
     run = control.simulate(hybrid, x0, 20, fam)
     assert run.state_violation(fam).max() == 0 and run.input_violation(fam).max() == 0
     np.testing.assert_allclose(run.u, exact.u, atol=1e-6)
     one = np.stack([control.simulate(hybrid, x[None, :], 20, fam).u[0] for x in x0[:4]])
     np.testing.assert_allclose(one, run.u[:4], atol=1e-9)   # the compiled one-system path: same inputs
     assert 0 < hybrid.certified_share <= 1 and hybrid.fallbacks >= 0
-    with pytest.raises(ValueError, match="top_k"):
-        control.CertifiedHybrid("h", laws, scores, safe, fam, top_k=0)
+    with pytest.raises(ValueError, match="not to the family given"):
+        control.CertifiedHybrid("h", solver, safe, problems.get("mpc", u_bound=0.5))
 
 
 def test_compiled_one_system_paths_equal_the_batched_ones(fam, safe):
@@ -117,12 +108,12 @@ def test_closed_loop_scorecard_rows_for_the_shipped_controllers():
     names = [n for n in ("ch9_approx_mpc", "ch9_dpc") if n in pretrained.available()]
     if not names:
         pytest.skip("chapter 9's controllers are not shipped")
-    (table,) = control.closed_loop_scorecard(names, n=8, steps=15)
+    (table,) = scorecard.closed_loop_scorecard(names, n=8, steps=15)
     assert [r.controller for r in table.rows][1:] == [x for n in names for x in (n, f"{n} + safety filter")]
     for n in names:
         assert table[f"{n} + safety filter"].violation_share == 0
     with pytest.raises(ValueError, match="not a linear MPC problem"):
-        control.closed_loop_scorecard(["ch1_direct_mlp"], n=2, steps=2)
+        scorecard.closed_loop_scorecard(["ch1_direct_mlp"], n=2, steps=2)
 
 
 def test_filter_with_the_plants_own_set_is_safe_on_that_plant(fam):

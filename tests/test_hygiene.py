@@ -17,7 +17,8 @@ NOTEBOOKS = sorted((ROOT / "chapters").glob("*.ipynb"))
 CHAPTERS = [p for p in NOTEBOOKS if re.match(r"\d\d_", p.name)]
 STUDENT_NOTEBOOKS = sorted((ROOT / "students").rglob("*.ipynb"))
 
-SETUP_HEAD = f'''# Setup: in Colab, fetch the book and install l2o_lib (Colab's torch and jax stay).
+SETUP_HEAD = f'''# @title Setup: in Colab, fetch the book and install l2o_lib {{ display-mode: "form" }}
+# Colab's own torch and jax stay; outside Colab the if-block below is skipped.
 QUICK = False  # @param {{type:"boolean"}}
 import importlib.util, os, subprocess, sys
 

@@ -9,11 +9,6 @@ from l2o_lib.solvers import OSQPSession
 
 
 @pytest.fixture(scope="module")
-def fam():
-    return problems.get("mpc")
-
-
-@pytest.fixture(scope="module")
 def data(fam):
     xi = fam.sample(60, seed=3)
     return xi, fam.solve(xi, progress=False)

@@ -8,7 +8,7 @@ from l2o_lib import pretrained, recorded
 def test_headline_table_shows_the_cards_figures():
     table = recorded.headline_table(["ch2_supervised_dc3_qp", "ch4_dc3_qp"])
     lines = table.splitlines()
-    assert lines[0].startswith("| model | method | N | gap %")
+    assert lines[0].startswith("| model | method | n | gap %")
     sup = pretrained.card("ch2_supervised_dc3_qp").headline
     row = next(line for line in lines if "`ch2_supervised_dc3_qp`" in line)
     assert f"{sup['gap_mean']:.3g} / {sup['gap_max']:.3g}" in row and "| 1000 |" in row

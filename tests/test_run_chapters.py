@@ -33,7 +33,8 @@ def _notebook(path: Path, *cells: str, title: str = "# Tiny", ids: str = "") -> 
 @pytest.fixture
 def folder(tmp_path):
     _notebook(tmp_path / "01_ok.ipynb", "import os\nassert os.environ['L2O_QUICK'] == '1'", "x = 2 + 2", ids="ok",
-              title="# 1. Passing\n\n**Prerequisites:** none. More text.\n\n```{exercise} Add\n:label: ch1-ex1\nAdd.\n```\n"
+              title="# 1. Passing\n\n**Prerequisites:** none. More text.\n\n```{exercise} Add\n:label: ch1-ex1\n"
+                    "**Recommended in the workshop** · 5 min · easy\n\nAdd.\n```\n"
                     "```{solution} ch1-ex1\n:class: dropdown\n4\n```")
     _notebook(tmp_path / "02_bad.ipynb", "y = 1", "raise RuntimeError('boom in cell two')", "z = 3", title="# 2. Failing")
     return tmp_path
@@ -69,6 +70,8 @@ def test_runs_records_merges_and_reports(folder, tmp_path, capsys):
 
 PLAN = """
 reading_words_per_minute: 200
+live_cell_minutes: 3
+install_minutes: 2
 plans:
   - id: short
     title: A short session
@@ -115,14 +118,17 @@ def test_pages_are_generated_from_the_records(folder, tmp_path):
     words = cl.notebook_info(folder / "01_ok.ipynb")["words"]
     assert words == cl.prose_words([nbformat.read(folder / "01_ok.ipynb", 4).cells[0].source]) > 0
     short = (out / "workshop_short.md").read_text()
-    assert "| 0:00–0:05 | 5 | Welcome | – | – | – | – |" in short
-    assert ("| 0:05–0:25 | 20 | {doc}`1. Passing </chapters/01_ok>` | hands-on: 15 talk + 5 exercises "
-            "| {ref}`1 <presenter-01-ok>` | 1 min | 12 s |") in short
-    assert ("| 0:25–0:35 | 10 | {doc}`2. Failing </chapters/02_bad>` | demo: 10 talk | **none tagged** | 1 min "
+    assert "| 0:00–0:05 | 5 | Welcome | – | – | – | – | – |" in short
+    assert ("| 0:05–0:25 | 20 | {doc}`1. Passing </chapters/01_ok>` | hands-on: 10 + 3 ({ref}`1 <presenter-01-ok>` × 3) "
+            "+ 5 + 2 | {ref}`Exercise 1.1 <ch1-ex1>` (5 min, easy) "
+            '| <a href="../downloads/slides/short-01.html">slides</a> | 1 min | 12 s |') in short
+    assert ("| 0:25–0:35 | 10 | {doc}`2. Failing </chapters/02_bad>` | demo: 10 + 0 (**0** × 3) + 0 + 0 | – | – | 1 min "
             "| not measured |") in short
     assert "| 0:35–0:40 | 5 | 3. Future chapter (not in the book yet) |" in short
     assert "Planned, not in the book yet: chapter 3 (Future chapter)." in short
-    assert "the plan has 30 min of talk and 5 min of exercises. Every chapter's prose can be read" in short
+    assert ("**Minutes:** 30 min talk + 3 min live cells (1 × 3 min) + 5 min exercises + 2 min Colab installs "
+            "(1 notebook × 2 min) + 0 min breaks = **40 min** of 40. Every slot fits.") in short
+    assert "Every chapter's prose can be read within its slot's talk and live cells." in short
 
     presenter = (out / "presenter.md").read_text()
     assert "(presenter-01-ok)=\n## 1. Passing" in presenter and "warning" not in presenter
@@ -141,6 +147,91 @@ def test_a_chapter_that_takes_longer_to_read_than_its_talk_is_named(folder):
     page = bp.plan_table(agenda["plans"][0], agenda, cl.empty_records(), infos)
     assert f"| {words} min |" in page and "| 2 min |" in page
     assert "The prose of chapter 1 takes longer to read than its slot's talk" in page
+
+
+def test_a_plan_that_does_not_fit_says_where(folder):
+    tight = PLAN.replace("{chapter: \"01\", minutes: 20, exercises: 5", "{chapter: \"01\", minutes: 9, exercises: 5") \
+        .replace("{activity: Welcome, minutes: 5}", "{activity: Welcome, minutes: 16}")
+    agenda = bp.load_plan(_with_plan(folder, tight))
+    infos = [cl.notebook_info(p) for p in cl.notebooks(folder)]
+    totals, problems = bp.plan_budget(agenda["plans"][0], agenda, infos)
+    assert problems == ["chapter 1: 1 live cells (3 min), 5 min of exercises and 2 min of install exceed the slot's 9 min"]
+    assert totals["talk"] == 16 - 1 + 10 + 5 and totals["total"] == 40
+    slow = PLAN.replace("· 5 min · easy", "· 8 min · easy")
+    _notebook(folder / "01_ok.ipynb", "x = 1", "x = 2 + 2", ids="ok",
+              title="# 1. Passing\n\n```{exercise} Add\n:label: ch1-ex1\n**Recommended in the workshop** · 8 min · hard\n\n"
+                    "Add.\n```\n```{solution} ch1-ex1\n:class: dropdown\n4\n```")
+    infos = [cl.notebook_info(p) for p in cl.notebooks(folder)]
+    assert infos[0]["exercises"][0]["recommended"] == {"minutes": 8, "difficulty": "hard"}
+    agenda = bp.load_plan(_with_plan(folder, slow))
+    assert bp.plan_budget(agenda["plans"][0], agenda, infos)[1] == ["chapter 1: Exercise 1.1 needs 8 min, the slot gives 5"]
+    agenda["plans"][0]["slots"][2]["format"] = "hands-on"  # chapter 2 has no recommended exercise
+    assert "chapter 2: hands-on, but no exercise is marked recommended" in bp.plan_budget(agenda["plans"][0], agenda, infos)[1]
+
+
+def test_the_book_plans_fit_and_the_control_plan_reaches_chapters_8_and_9():
+    agenda = bp.load_plan()
+    infos = [cl.notebook_info(p) for p in cl.notebooks()]
+    for plan in agenda["plans"]:
+        totals, problems = bp.plan_budget(plan, agenda, infos)
+        assert problems == [], f"plan {plan['id']}: {problems}"
+        assert totals["total"] == plan["length"] and totals["installs"] == totals["notebooks"] * agenda["install_minutes"]
+        for slot in plan["slots"]:
+            if slot.get("format") == "hands-on":
+                assert slot["exercises"] >= 10, f"plan {plan['id']}, chapter {slot['chapter']}: too few exercise minutes"
+    control = next(p for p in agenda["plans"] if p["id"] == "control")
+    order = [s.get("chapter") or s.get("page") for s in control["slots"]]
+    assert control["length"] == 180 and order.index("kkt_primer") < order.index("08") < order.index("09")
+    assert {s["chapter"] for s in control["slots"] if s.get("format") == "hands-on"} == {"01", "02", "04", "08", "09"}
+    for slot in control["slots"]:
+        page = slot.get("page")
+        assert page is None or (cl.CHAPTERS / f"{page}.md").is_file(), f"the control plan names a missing page {page}"
+
+
+def test_the_landing_page_lists_every_chapter_from_the_notebooks(folder, tmp_path):
+    _notebook(folder / "11_new.ipynb", "pass", title="# 11. A new chapter\n\n**Promise.** It does a new thing. Well.")
+    page = bp.chapter_list([cl.notebook_info(p) for p in cl.notebooks(folder)])
+    assert page.splitlines()[-1] == "- {doc}`11. A new chapter </chapters/11_new>` — It does a new thing. Well."
+    book = (bp.GENERATED / "chapters.md").read_text()
+    for path in cl.notebooks(chapters_only=True):
+        assert f"</chapters/{path.stem}>`" in book, f"the landing page's list lacks {path.name}"
+    assert "{include} _generated/chapters.md" in (cl.CHAPTERS / "index.md").read_text()
+    prereq = cl.notebook_info(cl.CHAPTERS / "09_closed_loop_mpc.ipynb")["prerequisites"]
+    assert prereq.count("(") == prereq.count(")"), f"the prerequisites are cut inside parentheses: {prereq!r}"
+
+
+def test_live_outputs_are_recorded_and_a_changed_cell_is_stale(folder, tmp_path):
+    agenda = bp.load_plan(_with_plan(folder))
+    path = folder / "01_ok.ipynb"
+    nb = nbformat.read(path, 4)
+    nb.cells[2].source = "print(2 + 2)"
+    nbformat.write(nb, path)
+    js, live = tmp_path / "times.json", tmp_path / "live.json"
+    assert rc.main(["--quick", "01", "--folder", str(folder), "--json", str(js), "--live-json", str(live),
+                    "--timeout", "60"]) == 0
+    outputs = cl.load_live(live)
+    rec = outputs["notebooks"]["01_ok.ipynb"]["cells"]["ok-2"]
+    assert rec["text"] == ["4"] and rec["figures"] == 0
+    infos = [cl.notebook_info(p) for p in cl.notebooks(folder)]
+    assert bp.live_output_problems(infos, outputs, agenda) == []
+    view = bp.presenter_view(agenda, cl.empty_records(), infos, {}, outputs)
+    assert "*Expected in quick mode:* no figure; it prints:" in view and "   4" in view
+    nb.cells[2].source = "print(2 + 3)"
+    nbformat.write(nb, path)
+    infos = [cl.notebook_info(p) for p in cl.notebooks(folder)]
+    assert bp.live_output_problems(infos, outputs, agenda) == ["01_ok.ipynb: cell ok-2 changed since its output was recorded"]
+    assert "is stale" in bp.presenter_view(agenda, cl.empty_records(), infos, {}, outputs)
+    before = js.read_text()
+    assert rc.main(["--quick", "01", "--keep-times", "--folder", str(folder), "--json", str(js), "--live-json",
+                    str(live), "--timeout", "60"]) == 0
+    assert js.read_text() == before and cl.load_live(live)["notebooks"]["01_ok.ipynb"]["cells"]["ok-2"]["text"] == ["5"]
+
+
+def test_the_book_records_the_output_of_every_live_cell():
+    agenda = bp.load_plan()
+    infos = [cl.notebook_info(p) for p in cl.notebooks()]
+    problems = bp.live_output_problems(infos, cl.load_live(), agenda)
+    assert problems == [], f"{problems}: run python scripts/run_chapters.py --quick (--keep-times on a busy machine)"
 
 
 def test_plan_and_tags_that_disagree_are_reported(folder, tmp_path):

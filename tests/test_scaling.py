@@ -193,7 +193,7 @@ def test_quick_sweep_end_to_end(quick_run):
 
 
 def test_recorded_sweep_is_valid_and_covers_the_range():
-    path = scaling.DEFAULT_PATH
+    path = scaling.default_path()
     if not path.is_file():
         pytest.skip("no recorded sweep yet (python -m l2o_lib.scaling)")
     doc = scaling.load(path)

@@ -2,7 +2,8 @@
 
 What a family can do is declared by the capabilities it has (:mod:`l2o_lib.problems.capabilities`):
 ``isinstance(family, QPForm)``, ``LinearlyConstrained`` (a ``standard_form()``), ``Proximable``, ``OSQPForm``
-(OSQP's sparse form ``qp(ξ)``), ``EqualityCompletable`` (equalities solvable for some variables: DC3's completion).
+(OSQP's sparse form ``qp(ξ)``), ``LinearMPCForm`` (a linear MPC problem: dynamics, weights, boxes, its QP forms),
+``EqualityCompletable`` (equalities solvable for some variables: DC3's completion), ``InequalityJacobian``.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from l2o_lib.problems.capabilities import (
     EqualityCompletable,
     InequalityJacobian,
     LinearlyConstrained,
+    LinearMPCForm,
     OSQPForm,
     Proximable,
     QPForm,
@@ -63,8 +65,8 @@ def key_of(family: ProblemFamily) -> str:
 
 
 __all__ = [
-    "ACOPF", "FAMILIES", "OPTIMAL", "CvxpyFamily", "DiagonalHessianForm", "DoubleWell", "EntropyMax", "EqualityCompletable",
-    "InequalityJacobian", "L1QPBox", "LinearMPC",
-    "LinearQP", "LinearlyConstrained", "Nonconvex2D", "OSQPForm", "ProblemFamily", "Proximable", "QPForm", "QuadraticForm",
+    "ACOPF", "FAMILIES", "OPTIMAL", "CvxpyFamily", "DiagonalHessianForm", "DoubleWell", "EntropyMax",
+    "EqualityCompletable", "InequalityJacobian", "L1QPBox", "LinearMPC", "LinearMPCForm", "LinearQP",
+    "LinearlyConstrained", "Nonconvex2D", "OSQPForm", "ProblemFamily", "Proximable", "QPForm", "QuadraticForm",
     "SimplexEntropyForm", "Solution", "StandardForm", "dc3_qp", "get", "key_of", "param_qp",
 ]

@@ -14,61 +14,15 @@ import hashlib
 import inspect
 import json
 from abc import ABC, abstractmethod
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 from array_api_compat import array_namespace, is_jax_array, is_numpy_array, is_torch_array
 
+from l2o_lib.problems.solution import OPTIMAL, Solution
 from l2o_lib.problems.validate import constructor_args
 
-OPTIMAL = "optimal"
-
-
-@dataclass(frozen=True)
-class Solution:
-    """Reference solutions of a batch of instances.
-
-    Rows whose ``status`` is not ``"optimal"`` hold NaN in ``x`` and ``objective``; nothing is
-    returned as if it were a solution when the solver did not say so.
-    """
-
-    x: np.ndarray
-    objective: np.ndarray
-    status: np.ndarray
-    solve_time: np.ndarray
-    wall_time: np.ndarray
-    solver: str
-    info: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def ok(self) -> np.ndarray:
-        """Boolean mask of the instances solved to optimality."""
-        return self.status == OPTIMAL
-
-    def require_ok(self) -> Solution:
-        """Return self, or raise naming the instances that were not solved and why."""
-        bad = np.flatnonzero(~self.ok)
-        if bad.size:
-            shown = ", ".join(f"#{i}: {self.status[i]}" for i in bad[:10])
-            more = f" (and {bad.size - 10} more)" if bad.size > 10 else ""
-            raise ValueError(f"{self.solver} did not solve {bad.size} of {len(self.status)} instances: {shown}{more}")
-        return self
-
-    def __len__(self) -> int:
-        return len(self.status)
-
-    def subset(self, index: np.ndarray) -> Solution:
-        """The solutions of the selected instances (boolean mask or integer index)."""
-        return Solution(
-            x=self.x[index],
-            objective=self.objective[index],
-            status=self.status[index],
-            solve_time=self.solve_time[index],
-            wall_time=self.wall_time[index],
-            solver=self.solver,
-            info=dict(self.info),
-        )
+__all__ = ["OPTIMAL", "CvxpyFamily", "ProblemFamily", "Solution"]
 
 
 def _shape_of(a: Any) -> tuple[int, ...]:
@@ -247,7 +201,8 @@ class ProblemFamily(ABC):
         show = bool(progress or (progress is None and xi.shape[0] >= 200))
         x, obj, status, solve_time, wall = solve_rows(self, xi, options, executor=executor, chunk_size=chunk_size,
                                                       progress=show)
-        return Solution(x=x, objective=obj, status=status, solve_time=solve_time, wall_time=wall, solver=label)
+        return Solution(x=x, objective=obj, status=status, solve_time=solve_time, wall_time=wall, solver=label,
+                        xi=xi.copy())
 
     def _solver_label(self, options: dict[str, Any]) -> str:
         """Check ``solve``'s options before any instance is solved; the label of the solver they select."""

@@ -7,8 +7,12 @@
   ``G`` and the affine b(ξ), h(ξ) as fields); its standard form is a :class:`QuadraticForm`.
 * :class:`Proximable`: ``prox(v, ρ)`` of the objective and ``project(v, ξ)`` onto the feasible set (ADMM's two
   building blocks).
-* :class:`OSQPForm`: ``qp(ξ)`` gives OSQP's form, P, q and A shared by every instance and only the bounds l(ξ),
-  u(ξ) per instance (what :class:`~l2o_lib.solvers.OSQPSession` sets up once and updates).
+* :class:`OSQPForm`: ``qp(ξ)`` gives OSQP's form, P and A shared by every instance, the bounds l(ξ), u(ξ) (and
+  optionally the linear term q(ξ)) per instance (what :class:`~l2o_lib.solvers.OSQPSession` sets up once and
+  updates).
+* :class:`LinearMPCForm`: a linear MPC problem: x⁺ = A x + B u, weights Q, R, P, horizon N, state and input
+  boxes, its sparse QP (an :class:`OSQPForm`), the condensed QP and the layout of the first input (what the
+  active-set solver, the active-set laws and the controllers of chapters 8 and 9 need).
 * :class:`EqualityCompletable`: the equalities h(x; ξ) = 0 determine some variables (the dependent ones) from the
   others (the independent ones): a split of the variables, the Jacobian ∂h/∂x and a starting guess, from which
   :meth:`~EqualityCompletable.complete` solves h = 0 for the dependent variables by Newton's method (DC3's
@@ -349,6 +353,57 @@ class InequalityJacobian(Protocol):
 
     def ineq_jacobian(self, x: Any, xi: Any) -> Any:
         """∂g/∂x at (x, ξ), batched ``(batch, n_ineq, n_vars)``, in x's array namespace."""
+
+
+class LinearMPCForm(ABC):
+    """A linear MPC problem: x⁺ = A x + B u, stage cost xᵀQx + uᵀRu, terminal xᵀPx, horizon N, boxes on x and u.
+
+    The decision vector is (u₀ … u_{N−1}, x₁ … x_N); ξ = x₀. ``qp(ξ)`` is OSQP's form (the N·nx dynamics rows
+    A_eq z = E_eq ξ first, then the identity on z: the boxes), ``condensed()`` the inputs-only form, and
+    ``first_input(z)`` the applied input u₀ of each plan.
+    """
+
+    A: np.ndarray
+    B: np.ndarray
+    Q: np.ndarray
+    R: np.ndarray
+    P: np.ndarray
+    E_eq: np.ndarray
+    horizon: int
+    nx: int
+    nu: int
+    x_min: np.ndarray
+    x_max: np.ndarray
+    u_min: np.ndarray
+    u_max: np.ndarray
+
+    @abstractmethod
+    def qp(self, xi: Any | None = None, *, check_domain: bool = True) -> Any:
+        """OSQP's form of the instances ξ = x₀ (those of x₀ = 0 without ``xi``)."""
+
+    @abstractmethod
+    def condensed(self) -> Any:
+        """The inputs-only form: H, F, Γ, Φ and the bound rows G U ≤ w + E ξ."""
+
+    @abstractmethod
+    def first_input(self, x: Any) -> Any:
+        """u₀ of each plan, ``(batch, nu)``."""
+
+    def stage_cost(self, x: Any, u: Any) -> Any:
+        """xᵀQx + uᵀRu over the trailing axes of states ``(..., nx)`` and inputs ``(..., nu)`` (array API)."""
+        xp = array_namespace(x, u)
+        Q, R = as_array_like(np.asarray(self.Q, dtype=float), x), as_array_like(np.asarray(self.R, dtype=float), u)
+        return xp.sum((x @ Q) * x, axis=-1) + xp.sum((u @ R) * u, axis=-1)
+
+    def terminal_cost(self, x: Any) -> Any:
+        """xᵀPx over the trailing axis of ``(..., nx)`` (array API)."""
+        return array_namespace(x).sum((x @ as_array_like(np.asarray(self.P, dtype=float), x)) * x, axis=-1)
+
+    def next_state(self, x: Any, u: Any, model: tuple[Any, Any] | None = None) -> Any:
+        """The prediction x⁺ = A x + B u of a batch ``(..., nx)``, ``(..., nu)`` (array API; ``model = (A, B)``
+        predicts with other matrices, e.g. a perturbed plant's)."""
+        A, B = (self.A, self.B) if model is None else model
+        return x @ as_array_like(np.asarray(A, dtype=float).T, x) + u @ as_array_like(np.asarray(B, dtype=float).T, u)
 
 
 def require(family: Any, capability: type, who: str) -> None:

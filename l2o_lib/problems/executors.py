@@ -23,6 +23,8 @@ from typing import Any
 
 import numpy as np
 
+from l2o_lib.problems.solution import OPTIMAL
+
 #: from this many instances on, ``solve(xi)`` without an executor uses a local process pool (all CPU cores)
 POOL_THRESHOLD = 5000
 #: the executors named by a string: the per-row loop here, or a local process pool of all CPU cores
@@ -33,7 +35,6 @@ Block = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]
 
 def solve_block(family: Any, xi: np.ndarray, options: dict[str, Any]) -> Block:
     """Solve the rows of ``xi`` one by one: (x, objective, status, solve_time, wall_time), NaN where not optimal."""
-    from l2o_lib.problems.base import OPTIMAL
 
     n = xi.shape[0]
     x = np.full((n, family.n_vars), np.nan)

@@ -9,6 +9,19 @@ predictive control examples, A = [[1.2, 1], [0, 1]], B = [[1], [0.5]], with its 
 state bound |x_i| ≤ 10 is imposed here as a hard constraint. Q = I, R = 0.1 I and the terminal weight P is
 the solution of the discrete algebraic Riccati equation (the LQR cost-to-go).
 
+The second system, ``system="quadruple_tank"`` (4 states, 2 inputs), is Johansson's quadruple-tank process
+linearized at its minimum-phase operating point P₋ (tank levels in cm, pump voltages in V, as deviations from
+that point), discretized with a zero-order hold at 5 s: A = exp(A_c·5 s), B = ∫₀⁵ exp(A_c t) dt B_c, rounded to six
+decimals. Its continuous model, with the paper's areas A_i, time constants T_i = (62, 90, 23, 30) s, pump gains
+k = (3.33, 3.35) and valve ratios γ = (0.70, 0.60):
+
+    ḣ₁ = −h₁/T₁ + A₃/(A₁T₃) h₃ + γ₁k₁/A₁ v₁,    ḣ₂ = −h₂/T₂ + A₄/(A₂T₄) h₄ + γ₂k₂/A₂ v₂,
+    ḣ₃ = −h₃/T₃ + (1 − γ₂)k₂/A₃ v₂,              ḣ₄ = −h₄/T₄ + (1 − γ₁)k₁/A₄ v₁,
+
+with A₁ = A₃ = 28 cm² and A₂ = A₄ = 32 cm². It keeps the double integrator's bounds and weights (|x_i| ≤ 10,
+|u_j| ≤ 1, Q = I, R = 0.1 I): a stable plant whose inputs saturate over many steps, so that the number of
+active sets grows fast with the horizon.
+
 **Decision vector (sparse form).** x = (u₀, …, u_{N−1}, x₁, …, x_N): the N·nu inputs first, then the N·nx
 predicted states, each block in time order. The dynamics are the N·nx equalities h(x; ξ) = A_eq x − E ξ,
 and the boxes are the 2·n_vars inequalities g = (x − x_max, x_min − x) (upper bounds of every variable, then
@@ -34,6 +47,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from l2o_lib.problems.base import OPTIMAL, ProblemFamily
+from l2o_lib.problems.capabilities import LinearMPCForm
 
 if TYPE_CHECKING:
     import scipy.sparse as sp
@@ -46,6 +60,15 @@ SYSTEMS: dict[str, dict[str, Any]] = {
     "double_integrator": {
         "A": [[1.2, 1.0], [0.0, 1.0]],
         "B": [[1.0], [0.5]],
+        "x_bound": 10.0,
+        "u_bound": 1.0,
+        "q": 1.0,
+        "r": 0.1,
+    },
+    "quadruple_tank": {
+        "A": [[0.922521, 0.0, 0.18744, 0.0], [0.0, 0.945959, 0.0, 0.149217], [0.0, 0.0, 0.804615, 0.0],
+              [0.0, 0.0, 0.0, 0.846482]],
+        "B": [[0.399908, 0.023573], [0.012086, 0.305498], [0.0, 0.215063], [0.143779, 0.0]],
         "x_bound": 10.0,
         "u_bound": 1.0,
         "q": 1.0,
@@ -87,7 +110,7 @@ class CondensedQP:
     Gamma: np.ndarray
 
 
-class LinearMPC(ProblemFamily):
+class LinearMPC(ProblemFamily, LinearMPCForm):
     """MPC of a constrained linear system; ξ = x₀ in the feasible part of the box [−xi_bound, xi_bound]^nx."""
 
     reference_solver = "Clarabel"
@@ -104,9 +127,12 @@ class LinearMPC(ProblemFamily):
             if v is not None:
                 spec[key] = v
         for key in ("x_bound", "u_bound", "q", "r"):
-            if not np.isfinite(spec[key]) or spec[key] <= 0:
-                raise ValueError(f"mpc: {key} must be a positive number, got {spec[key]!r}")
-        if not np.isfinite(xi_bound) or xi_bound <= 0:
+            v = spec[key]
+            if isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating)) or not (
+                    np.isfinite(v) and v > 0):
+                raise ValueError(f"mpc: {key} must be a positive number, got {v!r}")
+        if isinstance(xi_bound, bool) or not isinstance(xi_bound, (int, float, np.integer, np.floating)) or not (
+                np.isfinite(xi_bound) and xi_bound > 0):
             raise ValueError(f"mpc: xi_bound must be a positive number, got {xi_bound!r}")
         self.system = system
         self.A = np.asarray(spec["A"], dtype=float)
@@ -159,13 +185,20 @@ class LinearMPC(ProblemFamily):
         self.z_max = np.concatenate([np.tile(self.u_max, N), np.tile(self.x_max, N)])
         self.z_min = np.concatenate([np.tile(self.u_min, N), np.tile(self.x_min, N)])
 
+    def _plans(self, x: Any, where: str) -> Any:
+        if len(x.shape) != 2 or x.shape[1] != self.n_vars:
+            raise ValueError(f"{self.name}.{where}: plans must have shape (batch, {self.n_vars}) = (u₀ … u_N−1, "
+                             f"x₁ … x_N), got {tuple(x.shape)}")
+        return x
+
     def first_input(self, x: Any) -> Any:
         """u₀ of each solution, shape ``(batch, nu)``: what an MPC controller applies."""
-        return x[:, :self.nu]
+        return self._plans(x, "first_input")[:, :self.nu]
 
     def inputs(self, x: Any) -> Any:
         """All inputs, shape ``(batch, N, nu)``."""
-        return np.asarray(x)[:, :self.horizon * self.nu].reshape(-1, self.horizon, self.nu)
+        x = self._plans(np.asarray(x), "inputs")
+        return x[:, :self.horizon * self.nu].reshape(-1, self.horizon, self.nu)
 
     def states(self, x: Any, xi: Any) -> np.ndarray:
         """The trajectory x₀ … x_N, shape ``(batch, N + 1, nx)``."""
@@ -203,8 +236,12 @@ class LinearMPC(ProblemFamily):
         n = xi.shape[0]
         lo = np.concatenate([beq, np.tile(self.z_min, (n, 1))], axis=1)
         hi = np.concatenate([beq, np.tile(self.z_max, (n, 1))], axis=1)
-        A = sp.vstack([sp.csc_matrix(self.A_eq), sp.eye(self.n_vars)]).tocsc()
-        return QPData(P=sp.csc_matrix(2.0 * self.H), q=np.zeros(self.n_vars), A=A, l=lo, u=hi, n_eq=self.n_eq)
+        shared = self.__dict__.get("_qp_shared")
+        if shared is None:  # P and A do not depend on ξ: built once
+            shared = self.__dict__["_qp_shared"] = (
+                sp.csc_matrix(2.0 * self.H), sp.vstack([sp.csc_matrix(self.A_eq), sp.eye(self.n_vars)]).tocsc())
+        P, A = shared
+        return QPData(P=P, q=np.zeros(self.n_vars), A=A, l=lo, u=hi, n_eq=self.n_eq)
 
     def osqp_data(self, xi: Any, *, check_domain: bool = True) -> QPData:
         """Alias of :meth:`qp` with ξ given."""
@@ -300,7 +337,16 @@ class LinearMPC(ProblemFamily):
                 res = linprog(np.concatenate([-d, np.zeros(n_extra)]), method="highs", **lp)
                 if res.status == 0:
                     pts.append(res.x[:self.nx])
-            hull = ConvexHull(np.unique(np.round(np.array(pts), 12), axis=0))
+            pts = np.unique(np.round(np.array(pts).reshape(-1, self.nx), 12), axis=0)
+            if len(pts) <= self.nx:
+                raise ValueError(f"{self.name}: the feasible set of x₀ could not be mapped: the support LPs found "
+                                 f"{len(pts)} distinct feasible state(s) with |u| ≤ {self.u_max.max():g}, |x| ≤ "
+                                 f"{self.x_max.max():g}, N = {self.horizon} (the set is empty, has no interior, or "
+                                 "the bounds are too small for the LP solver)")
+            try:
+                hull = ConvexHull(pts)
+            except Exception as exc:  # a flat set: Qhull's error, named
+                raise ValueError(f"{self.name}: the feasible set of x₀ has no interior ({str(exc).splitlines()[0]})") from None
             cache.append((hull.equations[:, :-1], -hull.equations[:, -1]))
         return cache[0]
 

@@ -30,9 +30,16 @@ def main(argv: list[str] | None = None) -> int:
         from dataclasses import replace
 
         cfg = replace(cfg, families=tuple(args.families))
-    out = args.out or scaling.DEFAULT_PATH.with_name("scaling_quick.json" if args.quick else "scaling.json")
+    out = args.out or scaling.default_path(args.quick)
+    try:  # before the sweep: a path that cannot be written fails now, not after ten minutes
+        out.parent.mkdir(parents=True, exist_ok=True)
+        if out.is_dir():
+            raise IsADirectoryError(f"{out} is a folder")
+        with open(out, "a"):
+            pass
+    except OSError as exc:
+        parser.error(f"--out {out}: cannot write there ({exc.strerror or exc})")
     doc = scaling.validate(sweep.run(cfg, mode="quick" if args.quick else "full"))
-    out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(doc, indent=1) + "\n")
     paths = scaling.save_plots(doc, args.plots or out.parent)
     print(f"wrote {out} and {', '.join(str(p) for p in paths)} ({doc['seconds']:.0f} s, "

@@ -19,8 +19,7 @@ import numpy as np
 
 from l2o_lib.scaling.measure import PeakRSS, time_calls
 from l2o_lib.scaling.methods import Method, family_at, methods_for
-
-SCHEMA = "l2o-book/scaling/1"
+from l2o_lib.scaling.record import SCHEMA
 
 
 @dataclass(frozen=True)

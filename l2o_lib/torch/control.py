@@ -20,17 +20,16 @@ import numpy as np
 import torch
 from torch import nn
 
-from l2o_lib.predict import module_device, numpy_predictor
+from l2o_lib.predict import Loaded, module_device, numpy_predictor
+from l2o_lib.problems.capabilities import LinearMPCForm
 from l2o_lib.torch.nets import MLP, from_arrays
 
 
-def rollout(family: Any, x0: torch.Tensor, U: torch.Tensor) -> torch.Tensor:
+def rollout(family: LinearMPCForm, x0: torch.Tensor, U: torch.Tensor) -> torch.Tensor:
     """The decision vector (U, x₁ … x_N) of inputs U (batch, N·nu) applied to the model from x0 (batch, nx)."""
-    A = torch.as_tensor(family.A, dtype=x0.dtype, device=x0.device)
-    B = torch.as_tensor(family.B, dtype=x0.dtype, device=x0.device)
     x, xs = x0, []
     for k in range(family.horizon):
-        x = x @ A.T + U[:, k * family.nu:(k + 1) * family.nu] @ B.T
+        x = family.next_state(x, U[:, k * family.nu:(k + 1) * family.nu])
         xs.append(x)
     return torch.cat([U, *xs], dim=1)
 
@@ -38,7 +37,7 @@ def rollout(family: Any, x0: torch.Tensor, U: torch.Tensor) -> torch.Tensor:
 class PlanNet(nn.Module):
     """Approximate MPC: x₀ (scaled by the state bound) ↦ the N inputs of the MPC plan."""
 
-    def __init__(self, family: Any, hidden: Sequence[int] = (64, 64, 64)):
+    def __init__(self, family: LinearMPCForm, hidden: Sequence[int] = (64, 64, 64)):
         super().__init__()
         self.family = family
         self.config = {"hidden": [int(h) for h in hidden]}
@@ -49,7 +48,7 @@ class PlanNet(nn.Module):
         return self.mlp(x0 / self.scale)
 
 
-def nm_dpc(family: Any, hidden: Sequence[int] = (20, 20, 20, 20), *, state_penalty: float = 10.0,
+def nm_dpc(family: LinearMPCForm, hidden: Sequence[int] = (20, 20, 20, 20), *, state_penalty: float = 10.0,
            input_penalty: float = 50.0) -> Any:
     """The DPC problem in NeuroMANCER: policy and model nodes in a ``System`` over the MPC horizon.
 
@@ -62,9 +61,6 @@ def nm_dpc(family: Any, hidden: Sequence[int] = (20, 20, 20, 20), *, state_penal
     from l2o_lib.torch.nm import neuromancer as nm
 
     Node, System, variable = nm.system.Node, nm.system.System, nm.constraint.variable
-    A = torch.as_tensor(family.A, dtype=torch.float32)
-    B = torch.as_tensor(family.B, dtype=torch.float32)
-    Q, R, P = (torch.as_tensor(np.asarray(m), dtype=torch.float32) for m in (family.Q, family.R, family.P))
     scale = torch.as_tensor(np.asarray(family.x_max, dtype=np.float32))
     net = nm.modules.blocks.MLP(insize=family.nx, outsize=family.nu, bias=True, linear_map=nm.slim.maps["linear"],
                                 nonlin=nn.ReLU, hsizes=[int(h) for h in hidden])
@@ -72,13 +68,12 @@ def nm_dpc(family: Any, hidden: Sequence[int] = (20, 20, 20, 20), *, state_penal
     # u = u_max tanh(net): the input bound holds by construction (NeuroMANCER's example penalizes it instead)
     policy = Node(lambda x: u_max * torch.tanh(net(x / scale)), ["X"], ["U"], name="policy")
     policy.net = net  # registered as a submodule, so its weights are the problem's parameters
-    model = Node(lambda x, u: x @ A.T + u @ B.T, ["X", "U"], ["X"], name="model")
+    model = Node(family.next_state, ["X", "U"], ["X"], name="model")
     system = System([policy, model], nsteps=family.horizon, name="closed_loop")
 
     def mpc_cost(X: torch.Tensor, U: torch.Tensor) -> torch.Tensor:
-        xs, xN = X[:, :-1], X[:, -1]
-        stage = torch.einsum("btj,jk,btk->b", xs, Q, xs) + torch.einsum("btj,jk,btk->b", U, R, U)
-        return ((stage + torch.einsum("bj,jk,bk->b", xN, P, xN)) / family.horizon)[:, None]
+        stage = family.stage_cost(X[:, :-1], U).sum(dim=1)
+        return ((stage + family.terminal_cost(X[:, -1])) / family.horizon)[:, None]
 
     cost_node = Node(mpc_cost, ["X", "U"], ["J"], name="cost")
     x, u, J = variable("X"), variable("U"), variable("J")
@@ -114,32 +109,28 @@ def policy_function(module: Callable[[Any], Any], *, first_only: bool = False) -
     return policy
 
 
-def dpc_plan(family: Any, policy: nn.Module, x0: np.ndarray) -> np.ndarray:
+def dpc_plan(family: LinearMPCForm, policy: nn.Module, x0: np.ndarray) -> np.ndarray:
     """The DPC decision vector: the policy rolled out through the model over the horizon (batch, n_vars)."""
     device = module_device(policy) or "cpu"
-    A = torch.as_tensor(family.A, dtype=torch.float32, device=device)
-    B = torch.as_tensor(family.B, dtype=torch.float32, device=device)
     with torch.no_grad():
         x = torch.as_tensor(np.asarray(x0, dtype=np.float32), device=device)
         us, xs = [], []
         for _ in range(family.horizon):
             u = policy({"X": x})["U"]
-            x = x @ A.T + u @ B.T
+            x = family.next_state(x, u)
             us.append(u)
             xs.append(x)
     return torch.cat([*us, *xs], dim=1).cpu().numpy().astype(float)
 
 
-def load_approx_mpc(family: Any, arrays: dict[str, np.ndarray], config: dict[str, Any]
-                    ) -> Callable[[np.ndarray], np.ndarray]:
+def load_approx_mpc(family: LinearMPCForm, arrays: dict[str, np.ndarray], config: dict[str, Any]) -> Loaded:
     """Pretrained-registry loader of a :class:`PlanNet`: ξ = x₀ ↦ the rolled-out plan (batch, n_vars)."""
     net = from_arrays(PlanNet(family, config["hidden"]), arrays).eval()
     predict = numpy_predictor(lambda x0: rollout(family, x0, net(x0)), dtype="float32", device=module_device(net))
-    predict.module = net
-    return predict
+    return Loaded(predict=predict, module=net)
 
 
-def load_dpc(family: Any, arrays: dict[str, np.ndarray], config: dict[str, Any]) -> Callable[[np.ndarray], np.ndarray]:
+def load_dpc(family: LinearMPCForm, arrays: dict[str, np.ndarray], config: dict[str, Any]) -> Loaded:
     """Pretrained-registry loader of an :func:`nm_dpc` policy: ξ = x₀ ↦ its rollout over the horizon."""
     problem = from_arrays(nm_dpc(family, config["hidden"], state_penalty=config["state_penalty"],
                                  input_penalty=config["input_penalty"]), arrays)
@@ -148,5 +139,4 @@ def load_dpc(family: Any, arrays: dict[str, np.ndarray], config: dict[str, Any])
     def predict(xi: np.ndarray) -> np.ndarray:
         return dpc_plan(family, policy, xi)
 
-    predict.module = policy
-    return predict
+    return Loaded(predict=predict, module=policy, parts={"problem": problem})

@@ -13,6 +13,7 @@ import torch
 from torch import nn
 
 from l2o_lib.compiled import CompiledMLP
+from l2o_lib.problems.capabilities import LinearMPCForm
 
 
 def _linears(module: nn.Module, activation: type[nn.Module] = nn.ReLU) -> list[nn.Linear]:
@@ -38,13 +39,35 @@ def _fold(layers: list[nn.Linear], center: np.ndarray, scale: np.ndarray) -> tup
 
 def export_mlp(mlp: nn.Module, *, center: Any = 0.0, scale: Any = 1.0, out_activation: str = "none",
                out_scale: Any = 1.0, out_shift: Any = 0.0, dtype: Any = np.float32) -> CompiledMLP:
-    """A ReLU MLP applied to (x − center) / scale, then ``out_scale · act(·) + out_shift``."""
+    """A ReLU MLP applied to (x − center) / scale, then ``out_scale · act(·) + out_shift``.
+
+    The layers are read in registration order; that the module really computes Linear → ReLU → … → Linear in that
+    order (no residual connection, no activation before the first or after the last layer, no two Linear layers in
+    a row) is checked by evaluating both on random inputs: ``ValueError`` when they differ.
+    """
     layers = _linears(mlp)
     n_in = layers[0].in_features
     center = np.broadcast_to(np.asarray(center, dtype=float), (n_in,))
     scale = np.broadcast_to(np.asarray(scale, dtype=float), (n_in,))
+    if not (np.all(np.isfinite(center)) and np.all(np.isfinite(scale)) and np.all(scale != 0)):
+        raise ValueError("export_mlp: center and scale must be finite, scale non-zero")
     W, b = _fold(layers, center, scale)
-    return CompiledMLP(W, b, out_activation=out_activation, out_scale=out_scale, out_shift=out_shift, dtype=dtype)
+    out = CompiledMLP(W, b, out_activation=out_activation, out_scale=out_scale, out_shift=out_shift, dtype=dtype)
+    _same_function(mlp, out, center, scale)
+    return out
+
+
+def _same_function(mlp: nn.Module, compiled: CompiledMLP, center: np.ndarray, scale: np.ndarray) -> None:
+    """Raise unless ``compiled`` (before its output map) equals ``mlp((x − center) / scale)`` on random inputs."""
+    x = center + scale * np.random.default_rng(0).standard_normal((64, len(center)))
+    param = next(mlp.parameters())
+    with torch.no_grad():
+        ref = mlp(torch.as_tensor((x - center) / scale, dtype=param.dtype, device=param.device)).double().cpu().numpy()
+    plain = CompiledMLP(compiled.weights, compiled.biases, dtype=np.float64)(x)
+    if ref.shape != plain.shape or not np.abs(ref - plain).max() <= 1e-4 * (1.0 + np.abs(ref).max()):
+        raise ValueError(f"export_mlp: the {type(mlp).__name__} does not compute Linear → ReLU → … → Linear in the order "
+                         "its layers are registered (a residual connection, an activation before the first or after "
+                         "the last layer, or layers applied in another order); it cannot be exported as a plain MLP")
 
 
 def export_score_net(net: nn.Module, dtype: Any = np.float32) -> CompiledMLP:
@@ -53,17 +76,22 @@ def export_score_net(net: nn.Module, dtype: Any = np.float32) -> CompiledMLP:
                       scale=net.normalize.scale.double().numpy(), dtype=dtype)
 
 
-def export_plan_net(net: nn.Module, *, first_only: bool = False, dtype: Any = np.float32) -> CompiledMLP:
-    """A :class:`~l2o_lib.torch.control.PlanNet`: x₀ ↦ the N inputs (``first_only``: u₀ alone)."""
+def export_plan_net(net: nn.Module, *, first_only: bool = False, saturate: bool = False,
+                    dtype: Any = np.float32) -> CompiledMLP:
+    """A :class:`~l2o_lib.torch.control.PlanNet`: x₀ ↦ the N inputs (``first_only``: u₀ alone), clipped to the
+    family's input bounds with ``saturate`` (approximate MPC as deployed: the actuator saturates)."""
     out = export_mlp(net.mlp, scale=net.scale.double().numpy(), dtype=dtype)
+    fam = net.family
+    reps = 1 if first_only else fam.horizon
+    bounds = (np.tile(fam.u_min, reps), np.tile(fam.u_max, reps)) if saturate else None
     if first_only:
-        nu = net.family.nu
+        nu = fam.nu
         return CompiledMLP(out.weights[:-1] + (out.weights[-1][:nu],), out.biases[:-1] + (out.biases[-1][:nu],),
-                           dtype=dtype)
-    return out
+                           saturate=bounds, dtype=dtype)
+    return out if bounds is None else CompiledMLP(out.weights, out.biases, saturate=bounds, dtype=dtype)
 
 
-def export_dpc_policy(policy: nn.Module, family: Any, dtype: Any = np.float32) -> CompiledMLP:
+def export_dpc_policy(policy: nn.Module, family: LinearMPCForm, dtype: Any = np.float32) -> CompiledMLP:
     """The policy of :func:`~l2o_lib.torch.control.nm_dpc`: x ↦ u_max tanh(MLP(x / x_max))."""
     return export_mlp(policy.net, scale=np.asarray(family.x_max, dtype=float), out_activation="tanh",
                       out_scale=float(family.u_max[0]), dtype=dtype)

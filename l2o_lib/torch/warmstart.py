@@ -15,7 +15,8 @@ import torch
 from torch import nn
 
 from l2o_lib import enhance
-from l2o_lib.predict import module_device, numpy_predictor
+from l2o_lib.predict import Loaded, module_device, numpy_predictor
+from l2o_lib.problems.capabilities import LinearMPCForm
 from l2o_lib.solvers import OSQPSession
 from l2o_lib.torch.nets import MLP, Normalize, from_arrays
 
@@ -23,7 +24,7 @@ from l2o_lib.torch.nets import MLP, Normalize, from_arrays
 class PrimalDualNet(nn.Module):
     """ξ ↦ (x, y): an MLP on the normalized ξ whose outputs are de-standardized by the labels' mean and std."""
 
-    def __init__(self, family: Any, hidden: Sequence[int] = (128, 128, 128), n_dual: int | None = None):
+    def __init__(self, family: LinearMPCForm, hidden: Sequence[int] = (128, 128, 128), n_dual: int | None = None):
         super().__init__()
         self.n = family.n_vars
         self.m = n_dual if n_dual is not None else family.qp().A.shape[0]
@@ -50,7 +51,7 @@ class PrimalDualNet(nn.Module):
 class ScoreNet(nn.Module):
     """ξ ↦ scores: logits over strategies (classifier) or one log10 ρ (regression)."""
 
-    def __init__(self, family: Any, n_out: int, hidden: Sequence[int] = (64, 64)):
+    def __init__(self, family: LinearMPCForm, n_out: int, hidden: Sequence[int] = (64, 64)):
         super().__init__()
         self.normalize = Normalize(family.param_low, family.param_high)
         self.mlp = MLP(family.n_params, n_out, hidden)
@@ -60,10 +61,41 @@ class ScoreNet(nn.Module):
         return self.mlp(self.normalize(xi))
 
 
+#: chapter 8's recipe for the strategy classifier (Adam on the cross-entropy, learning rate decayed per epoch)
+CLASSIFIER_RECIPE: dict[str, Any] = {"hidden": (48, 48), "epochs": 600, "batch_size": 512, "lr": 1e-2, "lr_decay": 0.99}
+
+
+def fit_strategy_classifier(family: Any, xi: np.ndarray, strategy: np.ndarray, n_strategies: int, *,
+                            hidden: Sequence[int] = CLASSIFIER_RECIPE["hidden"], epochs: int = CLASSIFIER_RECIPE["epochs"],
+                            batch_size: int = CLASSIFIER_RECIPE["batch_size"], lr: float = CLASSIFIER_RECIPE["lr"],
+                            lr_decay: float = CLASSIFIER_RECIPE["lr_decay"], seed: int | None = None, progress: bool = True,
+                            desc: str = "strategy classifier") -> tuple[ScoreNet, Any]:
+    """Chapter 8's strategy classifier: a :class:`ScoreNet` ξ ↦ one score per strategy, trained on the
+    cross-entropy of each training state's strategy index (``strategy``, e.g. from
+    :meth:`~l2o_lib.enhance.ActiveSetLaws.from_solutions`). Returns the network (float64) and the
+    :class:`~l2o_lib.torch.train.History`. With ``seed`` the initial weights and the minibatch order come from it;
+    without, the weights come from torch's global generator (as in a chapter seeded by ``runtime.setup``) and the
+    order from :func:`~l2o_lib.torch.train.fit`'s default."""
+    from l2o_lib.torch.train import fit
+
+    strategy = np.asarray(strategy)
+    if strategy.shape != (len(xi),) or strategy.min(initial=0) < 0 or strategy.max(initial=0) >= n_strategies:
+        raise ValueError(f"fit_strategy_classifier: strategy must hold one index in [0, {n_strategies}) per state "
+                         f"({len(xi)}), got shape {strategy.shape}")
+    if seed is not None:
+        torch.manual_seed(seed)
+    net = ScoreNet(family, int(n_strategies), hidden).double()
+    hist = fit(net, lambda m, b: torch.nn.functional.cross_entropy(m(b[0]), b[1]),
+               (torch.as_tensor(xi, dtype=torch.float64), torch.as_tensor(strategy, dtype=torch.long)),
+               epochs=epochs, batch_size=batch_size, lr=lr, lr_decay=lr_decay, desc=desc, progress=progress,
+               **({} if seed is None else {"seed": seed}))
+    return net, hist
+
+
 class UnrolledOSQP:
     """OSQP's ADMM iteration (no scaling, fixed ρ, ρ·1e3 on equality rows) for a batch, in torch."""
 
-    def __init__(self, family: Any, rho: float = 0.1, sigma: float = 1e-6, alpha: float = 1.6,
+    def __init__(self, family: LinearMPCForm, rho: float = 0.1, sigma: float = 1e-6, alpha: float = 1.6,
                  dtype: torch.dtype = torch.float64):
         qp = family.qp()
         self.family, self.alpha, self.sigma, self.dtype = family, alpha, sigma, dtype
@@ -106,7 +138,7 @@ def warm_start_predictor(net: PrimalDualNet) -> Callable[[np.ndarray], tuple[np.
     return _numpy(net, net)
 
 
-def load_warm_start(family: Any, arrays: dict, config: dict) -> Callable[[np.ndarray], np.ndarray]:
+def load_warm_start(family: LinearMPCForm, arrays: dict, config: dict) -> Callable[[np.ndarray], np.ndarray]:
     """Registry loader: predict(ξ) = OSQP's answer at eps from the network's primal-dual warm start."""
     net = from_arrays(PrimalDualNet(family, config["hidden"]), arrays)
     guess = warm_start_predictor(net)
@@ -119,7 +151,7 @@ def load_warm_start(family: Any, arrays: dict, config: dict) -> Callable[[np.nda
     return predict
 
 
-def active_set_parts(family: Any, arrays: dict, config: dict) -> tuple[enhance.ActiveSetLaws, Any]:
+def active_set_parts(family: LinearMPCForm, arrays: dict, config: dict) -> tuple[enhance.ActiveSetLaws, Any]:
     """The strategies' laws and the classifier (as a :class:`~l2o_lib.compiled.CompiledMLP`: batched numpy and a
     compiled one-vector forward) of an ``active_set`` card's arrays."""
     from l2o_lib.torch.export import export_score_net
@@ -130,18 +162,20 @@ def active_set_parts(family: Any, arrays: dict, config: dict) -> tuple[enhance.A
     return enhance.ActiveSetLaws(family, strategies), export_score_net(net)
 
 
-def load_active_set(family: Any, arrays: dict, config: dict) -> Callable[[np.ndarray], np.ndarray]:
-    """Registry loader: predict(ξ) = the certified answer (top-k strategies, then DAQP as the fallback)."""
+def load_active_set(family: LinearMPCForm, arrays: dict, config: dict) -> Loaded:
+    """Registry loader: predict(ξ) = the certified answer (top-k strategies, then DAQP as the fallback); its
+    parts are the ``laws``, the compiled classifier ``scores`` and the ``solver`` (a
+    :class:`~l2o_lib.enhance.CertifiedSolver`)."""
     laws, scores = active_set_parts(family, arrays, config)
-    top_k = int(config.get("top_k", 3))
+    solver = enhance.CertifiedSolver(laws, scores, top_k=int(config.get("top_k", 3)))
 
     def predict(xi: np.ndarray) -> np.ndarray:
-        return enhance.certified_solve(laws, scores(xi), xi, top_k=top_k).x
+        return solver.solve(xi).x
 
-    return predict
+    return Loaded(predict=predict, parts={"laws": laws, "scores": scores, "solver": solver})
 
 
-def load_rho(family: Any, arrays: dict, config: dict) -> Callable[[np.ndarray], np.ndarray]:
+def load_rho(family: LinearMPCForm, arrays: dict, config: dict) -> Callable[[np.ndarray], np.ndarray]:
     """Registry loader: predict(ξ) = OSQP's answer at eps with the network's ρ (adaptive ρ off), cold start."""
     net = from_arrays(ScoreNet(family, 1, config["hidden"]), arrays).float().eval()
     log_rho = _numpy(lambda xi: net(xi)[:, 0], net)

@@ -1,0 +1,3 @@
+from l2o_lib.pretrained.cli import main
+
+raise SystemExit(main())
