@@ -80,3 +80,15 @@ def test_per_instance_marks_failures_nan():
     x[2] = np.inf
     out = metrics.per_instance(fam, x, xi, ref)
     assert np.isnan(out["gap"][2]) and np.all(np.isfinite(out["gap"][[0, 1, 3]]))
+
+
+def test_compare_takes_a_reference_time_measured_in_the_run():
+    fam = problems.get("nonconvex_2d")
+    xi = fam.sample(20, seed=3)
+    ref = fam.solve(xi)
+    table = metrics.compare(fam, {"reference itself": lambda x: ref.x}, xi, ref, reference_time=0.5, repeat=1)
+    assert table.rows[0].time_per_instance == 0.5
+    row = table["reference itself"]
+    assert abs(row.speedup - 0.5 / row.time_per_instance) < 1e-9 * row.speedup
+    with pytest.raises(ValueError, match="reference_time"):
+        metrics.compare(fam, {"x": lambda x: ref.x}, xi, ref, reference_time=-1.0)

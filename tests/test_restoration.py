@@ -9,6 +9,7 @@ from l2o_lib.torch.nets import to_arrays
 from l2o_lib.torch.restoration import (
     DC3Net,
     EqualityCompletion,
+    ImplicitCompletion,
     NullSpaceCompletion,
     dc3_correct,
     nm_dc3_nonconvex_2d,
@@ -34,6 +35,22 @@ def test_completion_satisfies_the_equalities_and_pullback_is_the_chain_rule(kind
         torch.testing.assert_close(y[:, comp.partial], z)
     else:  # an isometry
         torch.testing.assert_close(comp.N.T @ comp.N, torch.eye(comp.n_partial, dtype=torch.float64))
+
+
+def test_implicit_completion_is_the_split_completion_on_linear_equalities():
+    """The Newton completion of an EqualityCompletable family with linear equalities is DC3's split completion,
+    in value and gradient (it converges in one step, and the implicit-function gradient is the chain rule)."""
+    split, implicit = EqualityCompletion(QP.A, QP.split_indices()[0]), ImplicitCompletion(QP)
+    xi = torch.as_tensor(QP.sample(4, seed=3))
+    z = torch.randn(4, split.n_partial, dtype=torch.float64, generator=torch.Generator().manual_seed(2), requires_grad=True)
+    y_split, y_implicit = split(z, xi), implicit(z, xi)
+    torch.testing.assert_close(y_implicit, y_split)
+    w = torch.randn(4, QP.n_vars, dtype=torch.float64, generator=torch.Generator().manual_seed(3))
+    torch.testing.assert_close(torch.autograd.grad((y_implicit * w).sum(), z)[0], split.pullback(w))
+    torch.testing.assert_close(implicit.pullback(w, y_implicit.detach(), xi), split.pullback(w))
+    torch.testing.assert_close(implicit.sensitivity(y_split.detach(), xi), split.sensitivity(y_split, xi))
+    with pytest.raises(TypeError, match="EqualityCompletable"):
+        ImplicitCompletion(problems.get("nonconvex_2d"))
 
 
 def test_correction_reduces_inequality_violation_and_keeps_equalities():

@@ -83,3 +83,26 @@ def test_trajectories_among_obstacles_draw_every_rectangle_and_input():
     plt.close(fig)
     static = viz.trajectories_static(runs, obstacles=(lo, lo + 2.0), extent=(0, 10, 0, 10))
     assert len(static.frames) == 2
+
+
+def test_network_viewer_and_static_twin_over_the_load_scale():
+    from l2o_lib.viz.network import network_static, scaled_loads, view_network
+
+    fam = problems.get("acopf")
+
+    def ipopt(xi):
+        run = fam.ipopt(xi[0])
+        if not run.ok:
+            raise ValueError(f"IPOPT: {run.status}")
+        return run.x[None]
+
+    maps = {"IPOPT": ipopt, "DC-OPF point": lambda xi: fam.dc_opf(xi[0])[None]}
+    viewer = view_network(fam, maps, scales=(0.8, 1.2))
+    assert viewer.update(1.1) >= 0  # infeasible at 1.1: the IPOPT panel says so instead of failing
+    static = network_static(fam, maps, scales=[0.9, 1.0], progress=False)
+    assert len(static.frames) == 2 and static.axes[0][1] == ["0.90", "1.00"] and "<script>" in static.to_html()
+    np.testing.assert_allclose(scaled_loads(fam, 0.5), 0.5 * fam.nominal())
+    import pytest
+
+    with pytest.raises(ValueError, match="positive"):
+        scaled_loads(fam, -1.0)

@@ -24,6 +24,7 @@ LOADERS: dict[str, str] = {
     "warm_start": "l2o_lib.torch.warmstart:load_warm_start",
     "active_set": "l2o_lib.torch.warmstart:load_active_set",
     "rho": "l2o_lib.torch.warmstart:load_rho",
+    "completed_opf": "l2o_lib.torch.acopf:load_completed_opf",
     "strategy": "l2o_lib.torch.strategies:load_strategy",
 }
 

@@ -3,7 +3,8 @@
 What a family can do is declared by the capabilities it has (:mod:`l2o_lib.problems.capabilities`):
 ``isinstance(family, QPForm)``, ``LinearlyConstrained`` (a ``standard_form()``), ``Proximable``, ``OSQPForm``
 (OSQP's sparse form ``qp(ξ)``), ``LinearMPCForm`` (a linear MPC problem: dynamics, weights, boxes, its QP forms),
-``MixedIntegerQP`` (a QP once its integers are fixed).
+``LinearDynamics`` (x⁺ = A x + B u, what a closed loop steps), ``MixedIntegerQP`` (a QP once its integers are
+fixed), ``EqualityCompletable`` (equalities solvable for some variables: DC3's completion), ``InequalityJacobian``.
 """
 
 from __future__ import annotations
@@ -11,9 +12,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from l2o_lib.problems.acopf import ACOPF
 from l2o_lib.problems.base import OPTIMAL, CvxpyFamily, ProblemFamily, Solution
 from l2o_lib.problems.capabilities import (
     DiagonalHessianForm,
+    EqualityCompletable,
+    InequalityJacobian,
     LinearDynamics,
     LinearlyConstrained,
     LinearMPCForm,
@@ -41,6 +45,7 @@ FAMILIES: dict[str, Callable[..., ProblemFamily]] = {
     "param_qp": param_qp,
     "mpc": LinearMPC,
     "double_well": DoubleWell,
+    "acopf": ACOPF,
     "obstacle_mpc": ObstacleMPC,
 }
 
@@ -65,8 +70,9 @@ def key_of(family: ProblemFamily) -> str:
 
 
 __all__ = [
-    "FAMILIES", "OPTIMAL", "CvxpyFamily", "DiagonalHessianForm", "DoubleWell", "EntropyMax", "FixedSidesQP",
-    "L1QPBox", "LinearDynamics", "LinearMPC", "LinearMPCForm", "LinearQP", "LinearlyConstrained", "MixedIntegerQP",
-    "Nonconvex2D", "OSQPForm", "ObstacleMPC", "ProblemFamily", "Proximable", "QPForm", "QuadraticForm",
-    "SimplexEntropyForm", "Solution", "StandardForm", "dc3_qp", "get", "key_of", "param_qp",
+    "ACOPF", "CvxpyFamily", "DiagonalHessianForm", "DoubleWell", "EntropyMax", "EqualityCompletable", "FAMILIES",
+    "FixedSidesQP", "InequalityJacobian", "L1QPBox", "LinearDynamics", "LinearMPC", "LinearMPCForm", "LinearQP",
+    "LinearlyConstrained", "MixedIntegerQP", "Nonconvex2D", "OPTIMAL", "OSQPForm", "ObstacleMPC", "ProblemFamily",
+    "Proximable", "QPForm", "QuadraticForm", "SimplexEntropyForm", "Solution", "StandardForm", "dc3_qp", "get",
+    "key_of", "param_qp",
 ]

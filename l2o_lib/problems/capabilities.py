@@ -18,6 +18,11 @@
   ``sides(x, ξ)`` and ``side_slack(x, ξ)`` read the constraints the binaries switch off a solution,
   ``fixed_integer_qp()`` is the convex form with the enforced sides among its parameters (what
   :mod:`l2o_lib.strategies` solves per candidate).
+* :class:`EqualityCompletable`: the equalities h(x; ξ) = 0 determine some variables (the dependent ones) from the
+  others (the independent ones): a split of the variables, the Jacobian ∂h/∂x and a starting guess, from which
+  :meth:`~EqualityCompletable.complete` solves h = 0 for the dependent variables by Newton's method (DC3's
+  completion, for linear and nonlinear equalities alike).
+* :class:`InequalityJacobian`: ``ineq_jacobian(x, ξ)``, ∂g/∂x in closed form (else autograd provides it).
 
 The forms' methods are written against the array API: numpy, torch and jax.numpy arrays (traced ones too) go in
 and come out in the same namespace, so the JAX layers of chapter 7 and a numpy check use the same code.
@@ -256,6 +261,103 @@ class OSQPForm(Protocol):
 
     def qp(self, xi: Any | None = None, *, check_domain: bool = True) -> Any:
         """OSQP's form of the instances ξ (those of ξ = 0 without ``xi``)."""
+
+
+@dataclass(frozen=True)
+class Completed:
+    """The result of :meth:`EqualityCompletable.complete`: x, whether each row converged, the Newton steps taken."""
+
+    x: Any
+    converged: Any
+    iterations: int
+
+
+class EqualityCompletable(ABC):
+    """A family whose equalities h(x; ξ) = 0 can be solved for its dependent variables given the independent ones.
+
+    x splits into independent coordinates z = x[I] and dependent ones x[D] with len(D) = n_eq, so that the square
+    Jacobian ∂h/∂x[D] is nonsingular at the points of interest. :meth:`complete` solves h(z, x[D]; ξ) = 0 for x[D]
+    by Newton's method from :meth:`completion_guess`; the implicit function theorem then gives the derivatives
+    dx[D]/dz = −(∂h/∂x[D])⁻¹ ∂h/∂z (what DC3 trains through). Linear equalities converge in one step.
+    """
+
+    @abstractmethod
+    def completion_split(self) -> tuple[np.ndarray, np.ndarray]:
+        """The indices of the independent and of the dependent variables (disjoint, together all of x)."""
+
+    @abstractmethod
+    def eq_jacobian(self, x: Any, xi: Any) -> Any:
+        """∂h/∂x at (x, ξ), batched: ``(batch, n_eq, n_vars)``, in x's array namespace."""
+
+    def completion_guess(self, xi: Any) -> Any:
+        """A full x whose dependent entries start Newton's method (default: zeros), batched like ξ."""
+        xp = array_namespace(xi)
+        return xp.zeros((xi.shape[0], self.n_vars), dtype=xi.dtype, device=device(xi))
+
+    def assemble(self, z: Any, x_dep: Any) -> Any:
+        """The full x from its independent part z and its dependent part (differentiable)."""
+        independent, dependent = self.completion_split()
+        xp = array_namespace(z, x_dep)
+        return _take(xp.concat([z, x_dep], axis=1), np.argsort(np.concatenate([independent, dependent])))
+
+    def complete(self, z: Any, xi: Any, *, guess: Any = None, chord: Any = None, tol: float = 1e-10,
+                 max_iter: int = 30) -> Completed:
+        """x with x[I] = z and h(x; ξ) = 0 solved for x[D] by Newton's method (no autograd: wrap it to train).
+
+        ``guess``: a full x whose dependent entries start the iteration (default :meth:`completion_guess`).
+        ``chord``: the inverse of ∂h/∂x[D] at a reference point (:meth:`chord_matrix`); the iteration then reuses it
+        (x[D] ← x[D] − chord · h, a chord method: no Jacobian and no factorization per step, linear convergence),
+        and rows it leaves unconverged after ``max_iter`` steps finish with Newton steps. A row converges when
+        max |h| ≤ ``tol``; rows that do not are reported in ``converged``, not raised.
+        """
+        independent, dependent = self.completion_split()
+        xp = array_namespace(z, xi)
+        if z.ndim != 2 or z.shape[1] != len(independent):
+            raise ValueError(f"complete: z must have shape (batch, {len(independent)}) (the independent variables), "
+                             f"got {tuple(z.shape)}")
+        start = self.completion_guess(xi) if guess is None else guess
+        x = self.assemble(z, _take(start, dependent))
+        self.eq_residual(x, xi)  # validates shapes and values once; the iterations call the unchecked _eq
+        steps, chord_steps = 0, 0 if chord is None else max_iter
+        while True:
+            r = self._eq(x, xi)
+            worst = xp.max(xp.abs(r), axis=1)
+            finite = xp.isfinite(worst)
+            if steps == chord_steps + max_iter or bool(xp.all((worst <= tol) | ~finite)):
+                return Completed(x, worst <= tol, steps)
+            if steps < chord_steps:
+                step = r @ xp.matrix_transpose(chord) if chord.ndim == 2 else (chord @ r[:, :, None])[:, :, 0]
+            else:
+                eye = xp.eye(len(dependent), dtype=r.dtype, device=device(r))
+                x_safe = xp.where(finite[:, None], x, start)  # a row that blew up stays as it is
+                J = xp.where(finite[:, None, None], _take(self.eq_jacobian(x_safe, xi), dependent), eye[None, :, :])
+                r = xp.where(finite[:, None], r, xp.zeros_like(r))
+                step = xp.linalg.solve(J, r[:, :, None])[:, :, 0]
+            x = x - self.assemble(xp.zeros_like(z), xp.where(finite[:, None], step, xp.zeros_like(step)))
+            steps += 1
+
+    def chord_matrix(self, x: Any, xi: Any) -> Any:
+        """(∂h/∂x[D])⁻¹ at the points (x, ξ), batched, for :meth:`complete`'s chord iteration (one row: a matrix)."""
+        xp = array_namespace(x)
+        inv = xp.linalg.inv(_take(self.eq_jacobian(x, xi), self.completion_split()[1]))
+        return inv[0] if x.shape[0] == 1 else inv
+
+
+def _take(a: Any, columns: np.ndarray) -> Any:
+    """The given columns of the last axis (numpy, torch and jax arrays alike)."""
+    if is_torch_array(a):
+        import torch
+
+        return a[..., torch.tensor(columns, dtype=torch.long, device=a.device)]
+    return a[..., np.asarray(columns)]
+
+
+@runtime_checkable
+class InequalityJacobian(Protocol):
+    """A family that gives ∂g/∂x in closed form (a correction step needs it for every instance)."""
+
+    def ineq_jacobian(self, x: Any, xi: Any) -> Any:
+        """∂g/∂x at (x, ξ), batched ``(batch, n_ineq, n_vars)``, in x's array namespace."""
 
 
 class LinearDynamics:

@@ -22,7 +22,7 @@ import numpy as np
 from array_api_compat import array_namespace
 
 from l2o_lib.problems.base import CvxpyFamily
-from l2o_lib.problems.capabilities import QPForm, QuadraticForm
+from l2o_lib.problems.capabilities import EqualityCompletable, QPForm, QuadraticForm
 
 
 class Variant(NamedTuple):
@@ -39,7 +39,7 @@ class Variant(NamedTuple):
 VARIANTS = {"dc3": Variant("dc3_qp", (100, 50, 50), 17, 0.0, "y"), "gram": Variant("param_qp", (10, 5, 5), 7, 0.1, "x")}
 
 
-class LinearQP(CvxpyFamily, QPForm):
+class LinearQP(CvxpyFamily, QPForm, EqualityCompletable):
     """ξ ∈ [−1, 1]^{n_eq}, the right-hand side of A x = ξ; ``cost`` picks the variant (see :data:`VARIANTS`)."""
 
     reference_solver = "Clarabel (cvxpy)"
@@ -120,6 +120,15 @@ class LinearQP(CvxpyFamily, QPForm):
         """DC3's variable split: the first n_vars − n_eq are predicted, the last n_eq completed."""
         k = self.n_vars - self.n_eq
         return np.arange(k), np.arange(k, self.n_vars)
+
+    def completion_split(self) -> tuple[np.ndarray, np.ndarray]:
+        """DC3's split (:meth:`split_indices`)."""
+        return self.split_indices()
+
+    def eq_jacobian(self, x: Any, xi: Any) -> Any:
+        """∂h/∂x = A at every point, batched."""
+        xp = array_namespace(x)
+        return xp.broadcast_to(self._const(self.A, x), (x.shape[0], *self.A.shape))
 
 
 def quadratic(x: Any, Q: Any, p: Any) -> Any:

@@ -8,7 +8,11 @@ DC3 (Donti, Rolnick, Kolter 2021) for linear equalities A y = ξ:
 * **correction**: K gradient steps on ½‖max(G y − h, 0)‖² taken in z (the chain rule through the
   completion, dy/dz = [I; M]), so that the equalities stay exact while the inequalities are repaired.
 
-Both are differentiable, so the network is trained through them.
+Both are differentiable, so the network is trained through them. For nonlinear equalities h(y; ξ) = 0 (a family
+that is :class:`~l2o_lib.problems.capabilities.EqualityCompletable`, e.g. the power-flow equations of AC-OPF),
+:class:`ImplicitCompletion` solves them by Newton's method and differentiates by the implicit function theorem,
+dy_O/dz = −(∂h/∂y_O)⁻¹ ∂h/∂z; :func:`dc3_correct` then takes any differentiable g(y; ξ) ≤ 0, and
+:func:`newton_correct` replaces its gradient steps by Gauss–Newton steps on the violated constraints.
 """
 
 from __future__ import annotations
@@ -22,8 +26,12 @@ from torch import nn
 
 from l2o_lib.predict import module_device, numpy_predictor
 from l2o_lib.problems.base import ProblemFamily
-from l2o_lib.problems.capabilities import LinearlyConstrained, require
+from l2o_lib.problems.capabilities import EqualityCompletable, LinearlyConstrained, require
+from l2o_lib.torch.layers import qp_solve_ipm
 from l2o_lib.torch.nets import MLP, Normalize, from_arrays
+
+#: an inequality function g(y; ξ), batched: (batch, n) and (batch, n_params) to (batch, m)
+Ineq = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 # ---------------------------------------------------------------------------- DC3 on linear equalities
 
@@ -49,13 +57,20 @@ class EqualityCompletion(nn.Module):
         self.register_buffer("partial", torch.as_tensor(partial, dtype=torch.long), persistent=False)
         self.register_buffer("other", torch.as_tensor(other, dtype=torch.long), persistent=False)
 
-    def forward(self, z: torch.Tensor, xi: torch.Tensor) -> torch.Tensor:
+    def forward(self, z: torch.Tensor, xi: torch.Tensor, guess: torch.Tensor | None = None) -> torch.Tensor:
+        """The completed y (``guess`` is accepted for the nonlinear completions' sake and not needed here)."""
         y_o = xi @ self.A_o_inv.T + z @ self.M.T
         return torch.cat([z, y_o], dim=1)[:, self.order]
 
-    def pullback(self, grad_y: torch.Tensor) -> torch.Tensor:
-        """The gradient in z of a function of y = complete(z, ξ): (dy/dz)ᵀ ∇_y = ∇_P + Mᵀ ∇_O."""
+    def pullback(self, grad_y: torch.Tensor, y: torch.Tensor | None = None, xi: torch.Tensor | None = None
+                 ) -> torch.Tensor:
+        """The gradient in z of a function of y = complete(z, ξ): (dy/dz)ᵀ ∇_y = ∇_P + Mᵀ ∇_O (the same at every y)."""
         return grad_y[:, self.partial] + grad_y[:, self.other] @ self.M
+
+    def sensitivity(self, y: torch.Tensor, xi: torch.Tensor, *, at_reference: bool = False) -> torch.Tensor:
+        """dy/dz, the same at every point: [I; M] in the order of y, batched ``(batch, n_vars, n_partial)``."""
+        dy = torch.cat([torch.eye(self.n_partial, dtype=self.M.dtype, device=self.M.device), self.M])[self.order]
+        return dy.to(y.dtype).expand(y.shape[0], -1, -1)
 
 
 class NullSpaceCompletion(nn.Module):
@@ -72,35 +87,236 @@ class NullSpaceCompletion(nn.Module):
         self.register_buffer("A_pinv", torch.as_tensor(np.linalg.pinv(A), dtype=dtype), persistent=False)
         self.register_buffer("N", torch.as_tensor(vt[n_eq:].T, dtype=dtype), persistent=False)
 
-    def forward(self, z: torch.Tensor, xi: torch.Tensor) -> torch.Tensor:
+    def forward(self, z: torch.Tensor, xi: torch.Tensor, guess: torch.Tensor | None = None) -> torch.Tensor:
         return xi @ self.A_pinv.T + z @ self.N.T
 
-    def pullback(self, grad_y: torch.Tensor) -> torch.Tensor:
+    def pullback(self, grad_y: torch.Tensor, y: torch.Tensor | None = None, xi: torch.Tensor | None = None
+                 ) -> torch.Tensor:
         """(dy/dz)ᵀ ∇_y = Nᵀ ∇_y."""
         return grad_y @ self.N
 
+    def sensitivity(self, y: torch.Tensor, xi: torch.Tensor, *, at_reference: bool = False) -> torch.Tensor:
+        """dy/dz = N at every point, batched ``(batch, n_vars, n_partial)``."""
+        return self.N.to(y.dtype).expand(y.shape[0], -1, -1)
 
-def dc3_correct(z: torch.Tensor, xi: torch.Tensor, complete: EqualityCompletion | NullSpaceCompletion, G: torch.Tensor,
-                h: torch.Tensor, steps: int, step_size: float, momentum: float = 0.5,
-                trace: list[torch.Tensor] | None = None) -> torch.Tensor:
-    """DC3's inequality correction: ``steps`` momentum gradient steps on ½‖max(G y − h, 0)‖² in z.
 
-    Returns the completed, corrected y; with ``trace`` a list, appends y after every step (y⁰ first).
+class ImplicitCompletion(nn.Module):
+    """y = complete(z, ξ) for an :class:`~l2o_lib.problems.capabilities.EqualityCompletable` family.
+
+    Forward: the family's Newton iteration solves h(y; ξ) = 0 for the dependent coordinates. With ``reference``, a
+    point (x, ξ) of the family, the iteration starts from x's dependent coordinates and reuses the Jacobian there
+    (a chord iteration, finished by Newton steps where needed), and :meth:`sensitivity` can return dy/dz at x.
+    Backward: the implicit function theorem, one linear solve with ∂h/∂y_O at the solution instead of
+    differentiating through the iterations. ``last_converged`` holds the rows of the last call that converged.
+    """
+
+    def __init__(self, family: ProblemFamily, reference: tuple[np.ndarray, np.ndarray] | None = None,
+                 tol: float = 1e-10, max_iter: int = 30):
+        super().__init__()
+        require(family, EqualityCompletable, "ImplicitCompletion")
+        partial, other = family.completion_split()
+        self.family, self.tol, self.max_iter = family, float(tol), int(max_iter)
+        self.n_vars, self.n_eq, self.n_partial = family.n_vars, len(other), len(partial)
+        self.register_buffer("partial", torch.tensor(partial, dtype=torch.long), persistent=False)
+        self.register_buffer("other", torch.tensor(other, dtype=torch.long), persistent=False)
+        chord = x_start = dy_ref = None
+        if reference is not None:
+            x_ref, xi_ref = (np.asarray(a, dtype=float).reshape(1, -1) for a in reference)
+            chord = torch.as_tensor(family.chord_matrix(x_ref, xi_ref))
+            x_start = torch.as_tensor(x_ref)
+            dy_ref = self.sensitivity(x_start, torch.as_tensor(xi_ref))[0]
+        self.register_buffer("chord", chord, persistent=False)
+        self.register_buffer("x_start", x_start, persistent=False)
+        self.register_buffer("dy_ref", dy_ref, persistent=False)
+        self.last_converged: torch.Tensor | None = None
+
+    def forward(self, z: torch.Tensor, xi: torch.Tensor, guess: torch.Tensor | None = None) -> torch.Tensor:
+        return _Complete.apply(z, xi, self, guess)
+
+    def solve(self, z: torch.Tensor, xi: torch.Tensor, guess: torch.Tensor | None = None) -> torch.Tensor:
+        """The completed y without autograd (what the forward pass computes)."""
+        chord = None if self.chord is None else self.chord.to(z.dtype)
+        if guess is None and self.x_start is not None:
+            guess = self.x_start.to(z.dtype).expand(z.shape[0], -1)
+        out = self.family.complete(z.detach(), xi.detach(), guess=None if guess is None else guess.detach(),
+                                   chord=chord, tol=self.tol, max_iter=self.max_iter)
+        self.last_converged = out.converged
+        return out.x
+
+    def _jacobians(self, y: torch.Tensor, xi: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        J = self.family.eq_jacobian(y, xi)
+        return J[:, :, self.partial], J[:, :, self.other]
+
+    def pullback(self, grad_y: torch.Tensor, y: torch.Tensor | None = None, xi: torch.Tensor | None = None
+                 ) -> torch.Tensor:
+        """(dy/dz)ᵀ ∇_y at the completed point y = ∇_P − (∂h/∂z)ᵀ (∂h/∂y_O)⁻ᵀ ∇_O (differentiable in y)."""
+        if y is None or xi is None:
+            raise ValueError("ImplicitCompletion.pullback needs the completed point y and ξ: dy/dz depends on them")
+        J_p, J_o = self._jacobians(y, xi)
+        v = torch.linalg.solve(J_o.transpose(1, 2), grad_y[:, self.other, None])
+        return grad_y[:, self.partial] - (J_p.transpose(1, 2) @ v)[:, :, 0]
+
+    def sensitivity(self, y: torch.Tensor, xi: torch.Tensor, *, at_reference: bool = False) -> torch.Tensor:
+        """dy/dz at the completed point y, batched ``(batch, n_vars, n_partial)``; with ``at_reference`` the one at
+        the reference point for every row (no Jacobian, no solve: an approximation that Gauss–Newton tolerates)."""
+        if at_reference:
+            if self.dy_ref is None:
+                raise ValueError("ImplicitCompletion.sensitivity: at_reference needs the completion built with reference=")
+            return self.dy_ref.to(y.dtype).expand(y.shape[0], -1, -1)
+        J_p, J_o = self._jacobians(y, xi)
+        dy = torch.zeros(y.shape[0], self.n_vars, self.n_partial, dtype=y.dtype, device=y.device)
+        dy[:, self.partial] = torch.eye(self.n_partial, dtype=y.dtype, device=y.device)
+        dy[:, self.other] = -torch.linalg.solve(J_o, J_p)
+        return dy
+
+
+class _Complete(torch.autograd.Function):
+    """The completion as one autograd node: Newton forward, implicit-function backward."""
+
+    @staticmethod
+    def forward(ctx: Any, z: torch.Tensor, xi: torch.Tensor, module: ImplicitCompletion,
+                guess: torch.Tensor | None) -> torch.Tensor:
+        y = module.solve(z, xi, guess)
+        ctx.module = module
+        ctx.save_for_backward(y, xi)
+        return y
+
+    @staticmethod
+    def backward(ctx: Any, grad_y: torch.Tensor) -> tuple[Any, ...]:
+        y, xi = ctx.saved_tensors
+        module = ctx.module
+        J_p, J_o = module._jacobians(y, xi)
+        v = torch.linalg.solve(J_o.transpose(1, 2), grad_y[:, module.other, None])[:, :, 0]  # (∂h/∂y_O)⁻ᵀ ∇_O
+        grad_z = grad_y[:, module.partial] - (J_p.transpose(1, 2) @ v[:, :, None])[:, :, 0]
+        grad_xi = None
+        if ctx.needs_input_grad[1]:  # dy_O/dξ = −(∂h/∂y_O)⁻¹ ∂h/∂ξ, as a vector-Jacobian product of h
+            with torch.enable_grad():
+                xi_ = xi.detach().requires_grad_(True)
+                (grad_xi,) = torch.autograd.grad(module.family.eq_residual(y.detach(), xi_), xi_, grad_outputs=-v)
+        return grad_z, grad_xi, None, None
+
+
+def violation_grad(y: torch.Tensor, xi: torch.Tensor, G: torch.Tensor | None = None, h: torch.Tensor | None = None,
+                   ineq: Ineq | None = None) -> torch.Tensor:
+    """∇_y ½‖max(g(y; ξ), 0)‖² for g = G y − h, or for any differentiable ``ineq(y, ξ)`` (by autograd)."""
+    if ineq is None:
+        return torch.relu(y @ G.T - h) @ G
+    with torch.enable_grad():
+        y_ = y if y.requires_grad else y.detach().requires_grad_(True)
+        phi = 0.5 * (torch.relu(ineq(y_, xi)) ** 2).sum()
+        (grad,) = torch.autograd.grad(phi, y_, create_graph=y.requires_grad)
+    return grad
+
+
+def dc3_correct(z: torch.Tensor, xi: torch.Tensor, complete: nn.Module, G: torch.Tensor | None = None,
+                h: torch.Tensor | None = None, steps: int = 10, step_size: float = 1e-3, momentum: float = 0.5,
+                trace: list[torch.Tensor] | None = None, *, ineq: Ineq | None = None) -> torch.Tensor:
+    """DC3's inequality correction: ``steps`` momentum gradient steps on ½‖max(g(y), 0)‖² in z.
+
+    g(y) = G y − h, or ``ineq(y, ξ)``. Returns the completed, corrected y; with ``trace`` a list, appends y after
+    every step (y⁰ first).
     """
     if steps < 0 or step_size < 0:
         raise ValueError(f"dc3_correct: need steps ≥ 0 and step_size ≥ 0, got {steps}, {step_size}")
+    if (ineq is None) == (G is None or h is None):
+        raise ValueError("dc3_correct: give the linear inequalities G and h, or a function ineq(y, ξ), not both")
     y = complete(z, xi)
     velocity = torch.zeros_like(z)
     if trace is not None:
         trace.append(y)
     for _ in range(steps):
-        grad_y = torch.relu(y @ G.T - h) @ G  # ∇_y ½‖max(Gy − h, 0)‖²
-        velocity = momentum * velocity + step_size * complete.pullback(grad_y)
+        grad_y = violation_grad(y, xi, G, h, ineq)  # ∇_y ½‖max(g(y), 0)‖²
+        velocity = momentum * velocity + step_size * complete.pullback(grad_y, y, xi)
         z = z - velocity
-        y = complete(z, xi)
+        y = complete(z, xi, guess=y)
         if trace is not None:
             trace.append(y)
     return y
+
+
+def ineq_jacobian(ineq: Ineq, y: torch.Tensor, xi: torch.Tensor, jacobian: Ineq | None = None
+                  ) -> tuple[torch.Tensor, torch.Tensor]:
+    """g(y; ξ) and ∂g/∂y, batched ``(batch, m)`` and ``(batch, m, n)``: ``jacobian(y, ξ)`` when given (a family's
+    closed form, :class:`~l2o_lib.problems.capabilities.InequalityJacobian`), else reverse mode, all rows at once."""
+    if jacobian is not None:
+        return ineq(y, xi), jacobian(y, xi)
+    with torch.enable_grad():
+        y_ = y.detach().requires_grad_(True)
+        g = ineq(y_, xi)
+        m = g.shape[1]
+        basis = torch.eye(m, dtype=g.dtype, device=g.device)[:, None, :].expand(m, *g.shape)
+        (J,) = torch.autograd.grad(g, y_, grad_outputs=basis, is_grads_batched=True)
+    return g.detach(), J.transpose(0, 1)
+
+
+def newton_correct(z: torch.Tensor, xi: torch.Tensor, complete: nn.Module, ineq: Ineq, steps: int = 4,
+                   margin: float = 1e-6, band: float = 0.05, qp_iters: int = 25, exact_sensitivity: bool = True,
+                   ineq_jac: Ineq | None = None, trace: list[torch.Tensor] | None = None) -> torch.Tensor:
+    """Gauss–Newton correction of the inequalities through the completion (the equalities stay exact).
+
+    At each of ``steps`` steps, the inequalities within ``band`` of their bound are linearized in z,
+    J = ∂g/∂y · dy/dz, and z moves by the shortest step that satisfies them with ``margin`` to spare
+    (:func:`linearized_projection`, a small QP per instance), then the completion solves the equalities again.
+    Full steps are taken (a first step may violate a constraint that was not near its bound; the next one repairs
+    it) and each row returns its least violating point; a row whose completion fails stops there. Only rows that
+    violate something move. Where DC3's gradient steps need one step size for every constraint's curvature at once,
+    this step is scale-free: one step removes the violations of linear constraints.
+
+    ``exact_sensitivity=False`` uses dy/dz at the completion's reference point (no Jacobian per step, slower
+    convergence); ``ineq_jac`` gives ∂g/∂y in closed form (default: autograd). Not differentiated through (a
+    test-time correction); returns the corrected y, appended to ``trace`` after every step.
+    """
+    if steps < 0 or margin < 0 or band <= margin or qp_iters < 1:
+        raise ValueError(f"newton_correct: need steps ≥ 0, margin ≥ 0, band > margin and qp_iters ≥ 1, got {steps}, "
+                         f"{margin}, {band}, {qp_iters}")
+    with torch.no_grad():
+        z = z.detach().clone()
+        y = complete(z, xi).clone()
+        worst = torch.relu(ineq(y, xi)).amax(dim=1)
+        best = y.clone()
+        if trace is not None:
+            trace.append(y.clone())
+        moving = worst > 0
+        for _ in range(steps):
+            rows = torch.nonzero(moving).flatten()
+            if len(rows) == 0:
+                break
+            yr, xir = y[rows], xi[rows]
+            g, Jy = ineq_jacobian(ineq, yr, xir, ineq_jac)
+            k = int((g > -band).sum(dim=1).max())  # the k largest g of each row hold its band
+            near = torch.argsort(g, dim=1, descending=True)[:, :k]
+            g, Jy = torch.gather(g, 1, near), torch.gather(Jy, 1, near[:, :, None].expand(-1, -1, Jy.shape[2]))
+            dy = complete.sensitivity(yr, xir, at_reference=not exact_sensitivity)
+            z_new = z[rows] + linearized_projection(Jy @ dy, g, margin, qp_iters)  # J = dg/dz, (rows, k, nz)
+            y_new = complete(z_new, xir, guess=yr)
+            ok = _converged(complete, y_new)  # a row whose completion fails stops where it is
+            moving[rows[~ok]] = False
+            rows, z_new, y_new = rows[ok], z_new[ok], y_new[ok]
+            z[rows], y[rows] = z_new, y_new
+            new_worst = torch.relu(ineq(y_new, xi[rows])).amax(dim=1)
+            better = new_worst < worst[rows]  # a full Gauss-Newton step may first make things worse: keep the best
+            best[rows[better]], worst[rows[better]] = y_new[better], new_worst[better]
+            moving[rows[new_worst <= 0]] = False
+            if trace is not None:
+                trace.append(best.clone())
+    return best
+
+
+def linearized_projection(J: torch.Tensor, g: torch.Tensor, margin: float = 0.0, max_iter: int = 30) -> torch.Tensor:
+    """Δ = argmin ½‖Δ‖² s.t. g + J Δ ≤ −margin, batched (J ``(batch, m, n)``, g ``(batch, m)``): the shortest step
+    onto the linearized inequalities, by chapter 3's batched interior point (an n × n system per iteration)."""
+    batch, _, n = J.shape
+    eye = torch.eye(n, dtype=J.dtype, device=J.device).expand(batch, n, n)
+    none = J.new_zeros(batch, 0, n)
+    return qp_solve_ipm(eye, J.new_zeros(batch, n), none, J.new_zeros(batch, 0), J, -(g + margin), max_iter=max_iter,
+                        tol=1e-9).x
+
+
+def _converged(complete: nn.Module, y: torch.Tensor) -> torch.Tensor:
+    """The rows of the last completion that converged (every row for a linear completion)."""
+    flags = getattr(complete, "last_converged", None)
+    ok = torch.ones(y.shape[0], dtype=torch.bool, device=y.device) if flags is None else flags.to(y.device)
+    return ok & torch.isfinite(y).all(dim=1)
 
 
 class DC3Net(nn.Module):
