@@ -89,7 +89,8 @@ def checked_predict(family: ProblemFamily, fn: Callable, name: str) -> Callable[
         bad = np.flatnonzero(~np.isfinite(x).all(axis=1))
         if bad.size:  # returned as computed (NaN marks the rows), but never silently
             warnings.warn(f"{name}.predict: {bad.size} of {len(x)} predictions are not finite (rows "
-                          f"{', '.join(map(str, bad[:5]))}{', ...' if bad.size > 5 else ''}): the model diverged there"
+                          f"{', '.join(map(str, bad[:5]))}{', ...' if bad.size > 5 else ''}): the model (or the solver inside "
+                          "it) returned no answer there, e.g. an infeasible instance or a diverged network"
                           + ("" if check_domain else "; ξ was not checked against the domain (check_domain=False)"),
                           RuntimeWarning, stacklevel=2)
         return x
