@@ -491,7 +491,9 @@ class ACOPF(ProblemFamily, EqualityCompletable):
     def _solve_one(self, xi: np.ndarray, **_: Any) -> tuple[np.ndarray | None, float, str, float]:
         run = self.ipopt(xi)
         if not run.ok:
-            return None, np.nan, f"ipopt: {run.status}", run.seconds
+            # IPOPT's local infeasibility certificate: the canonical status, as the convex families report theirs
+            status = "infeasible" if run.status == "Infeasible_Problem_Detected" else f"ipopt: {run.status}"
+            return None, np.nan, status, run.seconds
         return run.x, run.objective, OPTIMAL, run.seconds
 
     # ------------------------------------------------------------------ the DC approximation
