@@ -138,6 +138,88 @@ def test_corrections_repair_violations_and_keep_the_power_flow(fam, nominal):
         dc3_correct(z, xi, comp, steps=1, step_size=1e-2)
 
 
+def test_holding_reactive_limits_switches_the_bus_and_keeps_the_power_flow(fam, nominal):
+    """PV-PQ switching: a generator pushed past its reactive limit is held there and its bus voltage is freed; the
+    Woodbury-corrected chord iteration solves the same equations as a Newton power flow with that split."""
+    torch = pytest.importorskip("torch")
+    from l2o_lib.torch.restoration import ImplicitCompletion
+
+    comp = ImplicitCompletion(fam, reference=(nominal.x, fam.nominal()[0]))
+    independent, _ = fam.completion_split()
+    piv = fam.completion_pivots()
+    assert len(piv.dependent) == fam.n_gen and set(piv.independent) <= set(independent)
+    xi = torch.as_tensor(fam.sample(6, seed=9))
+    z = torch.as_tensor(nominal.x[independent]).repeat(6, 1)
+    z[:, fam.n_gen - 1:] += 0.02  # generator voltages up: reactive outputs rise past their limits
+    y = comp(z, xi)
+    q = y[:, torch.as_tensor(piv.dependent)]
+    over = q > torch.as_tensor(piv.high)
+    assert bool(over.any())
+    held = comp.hold(y, xi, margin=1e-6)
+    q_held = held[:, torch.as_tensor(piv.dependent)]
+    assert float(fam.eq_residual(held, xi).abs().max()) < 1e-9
+    assert bool((q_held <= torch.as_tensor(piv.high) + 1e-12).all())
+    assert bool((q_held >= torch.as_tensor(piv.low) - 1e-12).all())
+    assert bool(comp.last_held[over].all())
+    np.testing.assert_allclose(q_held[over].numpy(), (torch.as_tensor(piv.high)[None] - 1e-6).expand_as(q)[over])
+    free = torch.as_tensor(piv.independent)
+    moved = (held[:, free] - y[:, free]).abs() > 1e-9
+    assert bool(moved[over].all()) and not bool(moved[~comp.last_held].any())  # only switched buses' voltages move
+    # the same point is a power flow of the standard split: completing its set points reproduces it
+    again = comp(held[:, comp.partial], xi)
+    assert float((again - held).abs().max()) < 1e-8
+    with pytest.raises(ValueError, match="margin"):
+        comp.hold(y, xi, margin=-1.0)
+
+
+def test_sparse_jacobian_equals_the_dense_formula(fam, nominal):
+    torch = pytest.importorskip("torch")
+    xi = fam.sample(4, seed=2)
+    x = nominal.x[None] + 0.01 * np.random.default_rng(1).standard_normal((4, fam.n_vars))
+    J = fam.eq_jacobian(x, xi)
+    eps = 1e-7  # central differences of h, column by column
+    fd = np.stack([(fam.eq_residual(x + eps * e, xi) - fam.eq_residual(x - eps * e, xi)) / (2 * eps)
+                   for e in np.eye(fam.n_vars)], axis=2)
+    np.testing.assert_allclose(J, fd, atol=1e-5)
+    np.testing.assert_allclose(fam.eq_jacobian(torch.as_tensor(x), torch.as_tensor(xi)).numpy(), J, atol=1e-12)
+    jnp = pytest.importorskip("jax.numpy")
+    with pytest.raises(TypeError, match="numpy or torch"):
+        fam.eq_jacobian(jnp.asarray(x), jnp.asarray(xi))
+
+
+def test_a_singular_newton_step_is_reported_not_raised(fam, nominal):
+    """Newton's fallback hits a singular Jacobian on a row (all voltages zero): that row is reported unconverged and
+    the others still converge."""
+    independent, _ = fam.completion_split()
+    xi = fam.nominal().repeat(2, axis=0)
+    z = nominal.x[independent][None].repeat(2, axis=0)
+    guess = np.repeat(nominal.x[None], 2, axis=0)
+    guess[1, fam.vm], guess[1, fam.va] = 0.0, 0.0
+    z[1, fam.n_gen - 1:] = 0.0
+    out = fam.complete(z, xi, guess=guess, max_iter=5)
+    assert bool(out.converged[0]) and not bool(out.converged[1])
+
+
+def test_multiplier_net_predicts_in_a_signed_log_space(fam, nominal):
+    torch = pytest.importorskip("torch")
+    from l2o_lib.torch.acopf import MultiplierNet
+
+    net = MultiplierNet(fam, hidden=(8,)).double()
+    lam_g = torch.as_tensor(nominal.lam_g[None].repeat(5, 0))
+    lam_x = torch.as_tensor(nominal.lam_x[None].repeat(5, 0)) * torch.linspace(0.5, 1.5, 5, dtype=torch.float64)[:, None]
+    net.fit_scaling(lam_g, lam_x)
+    t = net.targets(lam_g, lam_x)
+    assert float(t.mean(0).abs().max()) < 1e-6 and float(t[:, net.n_g:].std(0).max()) > 0.5
+    with torch.no_grad():  # an MLP that outputs the standardized labels returns the labels
+        for p in net.mlp.parameters():
+            p.zero_()
+        g0, x0 = net(torch.as_tensor(fam.nominal()))
+    o = net.mean
+    expect = torch.sign(o) * torch.expm1(o.abs())
+    torch.testing.assert_close(torch.cat([g0, x0], 1)[0], expect)
+    assert float(expect.abs().max()) > 1e3  # the labels do span orders of magnitude
+
+
 def test_warm_start_from_the_optimum_takes_few_iterations(fam, nominal):
     xi = fam.nominal()[0]
     warm = fam.ipopt(xi, nominal.x, lam_g0=nominal.lam_g, lam_x0=nominal.lam_x)

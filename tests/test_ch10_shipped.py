@@ -56,7 +56,7 @@ def test_shipped_multipliers_make_the_warm_start_shorter(fresh):
     model = load_or_skip("ch10_supervised_acopf57")
     fam = model.problem
     xi, ref = fresh[0][:20], fresh[1].subset(np.arange(20))
-    duals = MultiplierNet(fam, **{k: model.card.config["multipliers"][k] for k in ("hidden", "activation", "scale")})
+    duals = MultiplierNet(fam, **{k: model.card.config["multipliers"][k] for k in ("hidden", "activation")})
     from_arrays(duals.double(), model.tensors(), prefix="multipliers.")
     x_hat = model.predict(xi)
     with torch.no_grad():

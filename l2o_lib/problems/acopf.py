@@ -38,11 +38,11 @@ from functools import cached_property
 from typing import Any
 
 import numpy as np
-from array_api_compat import array_namespace
+from array_api_compat import array_namespace, is_numpy_array, is_torch_array
 
 from l2o_lib.problems import grid
 from l2o_lib.problems.base import OPTIMAL, ProblemFamily
-from l2o_lib.problems.capabilities import EqualityCompletable
+from l2o_lib.problems.capabilities import EqualityCompletable, Pivots
 from l2o_lib.problems.validate import check_range
 
 #: IPOPT's options for the reference solves (a flat start); :meth:`ACOPF.ipopt` adds the warm-start ones
@@ -152,7 +152,6 @@ class ACOPF(ProblemFamily, EqualityCompletable):
         self._Cl[np.arange(nl), net.load_bus] = 1.0
         self._G, self._B = net.G.copy(), net.B.copy()
         self._GT, self._BT = net.G.T.copy(), net.B.T.copy()
-        self._eye_bus = np.eye(nb)
         self._x_low = np.concatenate([net.pmin, net.qmin, net.vmin])
         self._x_high = np.concatenate([net.pmax, net.qmax, net.vmax])
         self._cost = net.cost.copy()
@@ -275,6 +274,13 @@ class ACOPF(ProblemFamily, EqualityCompletable):
         independent, dependent = self._split_indices
         return independent.copy(), dependent.copy()
 
+    def completion_pivots(self) -> Pivots:
+        """Each generator's Qg with the Vm of its bus: a generator at its reactive limit turns its bus from one
+        with a set voltage (PV) into one with a set reactive power (PQ), what every power-flow program does."""
+        net = self.net
+        gens = np.sort(np.unique(net.gen_bus, return_index=True)[1])  # one generator per bus: distinct partners
+        return Pivots(self.qg[gens], self.vm[net.gen_bus[gens]], net.qmin[gens].copy(), net.qmax[gens].copy())
+
     def completion_guess(self, xi: Any) -> Any:
         """A flat start for the power flow: Vm = 1, Va = 0, Qg = 0, reference Pg = 0."""
         xp = array_namespace(xi)
@@ -287,37 +293,61 @@ class ACOPF(ProblemFamily, EqualityCompletable):
         return flat
 
     @cached_property
-    def _jacobian_constants(self) -> tuple[np.ndarray, np.ndarray]:
-        """Cgᵀ (nb × ng) and the reference-angle row of ∂h/∂x."""
-        ref = np.zeros((1, 1, self.n_vars))
-        ref[0, 0, self.va[self.net.ref]] = 1.0
-        return self._Cg.T.copy(), ref
+    def _jacobian_pattern(self) -> dict[str, np.ndarray]:
+        """Where ∂h/∂x can be nonzero: the (bus, bus) pairs of Y's pattern and the diagonal, their G and B, the
+        flat positions of their ∂P/∂Vm, ∂P/∂Va, ∂Q/∂Vm, ∂Q/∂Va entries, and the constant rest of the matrix."""
+        nb, nv = self.n_bus, self.n_vars
+        i, k = np.nonzero((self._G != 0) | (self._B != 0) | np.eye(nb, dtype=bool))
+        vm, va = self.vm[k], self.va[k]
+        flat = np.concatenate([i * nv + vm, i * nv + va, (nb + i) * nv + vm, (nb + i) * nv + va])
+        constant = np.zeros((self.n_eq, nv))
+        constant[:nb, self.pg], constant[nb:2 * nb, self.qg] = self._Cg.T, self._Cg.T
+        constant[2 * nb, self.va[self.net.ref]] = 1.0
+        spread = np.zeros((nb, len(i)))  # bus -> its diagonal entry in the pattern
+        diagonal = np.flatnonzero(i == k)
+        spread[i[diagonal], diagonal] = 1.0
+        return {"i": i, "k": k, "g": self._G[i, k], "b": self._B[i, k], "spread": spread, "flat": flat,
+                "constant": constant}
 
     def eq_jacobian(self, x: Any, xi: Any) -> Any:
-        """∂h/∂x, batched ``(batch, 2 nb + 1, n_vars)`` (the polar power-flow Jacobian and the generator columns)."""
+        """∂h/∂x, batched ``(batch, 2 nb + 1, n_vars)``: the polar power-flow Jacobian, evaluated on the admittance
+        matrix's sparsity pattern only (numpy or torch arrays), and the constant generator and reference rows."""
+        if not (is_numpy_array(x) or is_torch_array(x)):
+            raise TypeError(f"{self.name}.eq_jacobian: needs numpy or torch arrays, got {type(x).__name__}")
         xp = array_namespace(x)
+        pat = self._jacobian_pattern
+        i, k, flat = (self._index(pat[key], x) for key in ("i", "k", "flat"))
         _, _, vm, va = self.split(x)
         _, _, vr, vi, ir, ii = self.injections(vm, va)
-        G, B = self._const(self._G, x), self._const(self._B, x)
-        eye = self._const(self._eye_bus, x)
-        # with A_ik = vr_i G_ik + vi_i B_ik and C_ik = vi_i G_ik − vr_i B_ik: ∂P/∂vr = diag(Ir) + A,
-        # ∂P/∂vi = diag(Ii) + C, ∂Q/∂vr = −diag(Ii) + C, ∂Q/∂vi = diag(Ir) − A; then the chain rule to (Vm, Va)
-        vr_, vi_ = vr[:, :, None], vi[:, :, None]
-        A, C = vr_ * G + vi_ * B, vi_ * G - vr_ * B
         cos, sin = xp.cos(va), xp.sin(va)
-        ck, sk, vrk, vik = cos[:, None, :], sin[:, None, :], vr[:, None, :], vi[:, None, :]
-        dp_dvm = A * ck + C * sk + eye * (ir * cos + ii * sin)[:, :, None]
-        dp_dva = C * vrk - A * vik + eye * (ii * vr - ir * vi)[:, :, None]
-        dq_dvm = C * ck - A * sk + eye * (ir * sin - ii * cos)[:, :, None]
-        dq_dva = -(C * vik + A * vrk) + eye * (ii * vi + ir * vr)[:, :, None]
-        batch, nb, ng = x.shape[0], self.n_bus, self.n_gen
-        cgt, ref = self._jacobian_constants
-        CgT = xp.broadcast_to(self._const(cgt, x), (batch, nb, ng))
-        zero = xp.zeros((batch, nb, ng), dtype=x.dtype, device=_device(x))
-        rows_p = xp.concat([CgT, zero, -dp_dvm, -dp_dva], axis=2)
-        rows_q = xp.concat([zero, CgT, -dq_dvm, -dq_dva], axis=2)
-        row_ref = xp.broadcast_to(self._const(ref, x), (batch, 1, self.n_vars))
-        return xp.concat([rows_p, rows_q, row_ref], axis=1)
+        g, b = self._const(pat["g"], x), self._const(pat["b"], x)
+        vr_i, vi_i = vr[:, i], vi[:, i]
+        # MATPOWER's dS/dVm and dS/dVa in real arithmetic, with Y_ik = g + j b: off the diagonal
+        # ∂S_i/∂Vm_k = V_i conj(Y_ik e^{j Va_k}) and ∂S_i/∂Va_k = −j V_i conj(Y_ik V_k) ...
+        a, c = g * cos[:, k] - b * sin[:, k], g * sin[:, k] + b * cos[:, k]
+        p, q = g * vr[:, k] - b * vi[:, k], g * vi[:, k] + b * vr[:, k]
+        parts = [vr_i * a + vi_i * c, vi_i * p - vr_i * q, vi_i * a - vr_i * c, -(vr_i * p + vi_i * q)]
+        # ... plus, on the diagonal, the bus current's own terms conj(I_i) e^{j Va_i} and j V_i conj(I_i)
+        own = [ir * cos + ii * sin, ii * vr - ir * vi, ir * sin - ii * cos, ii * vi + ir * vr]
+        spread = self._const(pat["spread"], x)
+        values = xp.concat([part + o @ spread for part, o in zip(parts, own)], axis=1)
+        batch, constant = x.shape[0], self._const(pat["constant"], x)
+        n = self.n_eq * self.n_vars
+        out = xp.asarray(xp.broadcast_to(xp.reshape(constant, (1, n)), (batch, n)), copy=True)
+        out[:, flat] = -values
+        return xp.reshape(out, (batch, self.n_eq, self.n_vars))
+
+    def _index(self, value: np.ndarray, like: Any) -> Any:
+        """An index array for ``like``'s library (numpy as is, torch as a cached long tensor on its device)."""
+        if is_numpy_array(like):
+            return value
+        import torch
+
+        cache = self.__dict__.setdefault("_torch_indices", {})
+        key = (id(value), like.device)
+        if key not in cache:
+            cache[key] = torch.as_tensor(value, dtype=torch.long, device=like.device)
+        return cache[key]
 
     @cached_property
     def _bound_jacobian(self) -> np.ndarray:

@@ -272,6 +272,18 @@ class Completed:
     iterations: int
 
 
+@dataclass(frozen=True)
+class Pivots:
+    """Pairs of variables that may trade roles in a completion: when the dependent ``dependent[j]`` leaves
+    [``low[j]``, ``high[j]``], it is held at the bound and the independent ``independent[j]`` is solved for instead
+    (a generator that reaches its reactive-power limit in a power flow: its bus voltage becomes free)."""
+
+    dependent: np.ndarray
+    independent: np.ndarray
+    low: np.ndarray
+    high: np.ndarray
+
+
 class EqualityCompletable(ABC):
     """A family whose equalities h(x; ξ) = 0 can be solved for its dependent variables given the independent ones.
 
@@ -332,8 +344,53 @@ class EqualityCompletable(ABC):
                 x_safe = xp.where(finite[:, None], x, start)  # a row that blew up stays as it is
                 J = xp.where(finite[:, None, None], _take(self.eq_jacobian(x_safe, xi), dependent), eye[None, :, :])
                 r = xp.where(finite[:, None], r, xp.zeros_like(r))
-                step = xp.linalg.solve(J, r[:, :, None])[:, :, 0]
+                step = _solve_rows(xp, J, r)
             x = x - self.assemble(xp.zeros_like(z), xp.where(finite[:, None], step, xp.zeros_like(step)))
+            steps += 1
+
+    def completion_pivots(self) -> Pivots:
+        """The pairs that :meth:`complete_held` may switch (default: none)."""
+        empty = np.zeros(0, dtype=np.int64)
+        return Pivots(empty, empty.copy(), np.zeros(0), np.zeros(0))
+
+    def complete_held(self, x: Any, xi: Any, held: Any, *, chord: Any, chord_pivots: Any, tol: float = 1e-10,
+                      max_iter: int = 30) -> Completed:
+        """h(x; ξ) = 0 solved from x with some pivot pairs switched (:meth:`completion_pivots`).
+
+        Where ``held[:, j]``, the pivot's dependent variable keeps its value in x and its independent partner is
+        solved for instead; every other variable is split as in :meth:`completion_split`. A chord iteration: the
+        reference inverse ``chord`` = (∂h/∂x[D])⁻¹ corrected for the swapped columns by the Woodbury identity, with
+        ``chord_pivots`` = chord · (∂h/∂x[i_j] − ∂h/∂x[d_j]) at the reference point, one column per pair (no
+        factorization per row). Returns the rows' convergence like :meth:`complete`.
+        """
+        xp = array_namespace(x, xi)
+        pivots = self.completion_pivots()
+        _, dependent = self.completion_split()
+        independent = self.completion_split()[0]
+        pos = np.array([int(np.flatnonzero(dependent == d)[0]) for d in pivots.dependent], dtype=np.int64)
+        n_p, dt, dev = len(pos), x.dtype, device(x)
+        to_dep = np.zeros((n_p, len(dependent)))  # pair j -> its slot in x[D]
+        to_dep[np.arange(n_p), pos] = 1.0
+        to_ind = np.zeros((n_p, len(independent)))  # pair j -> its partner's slot in z
+        to_ind[np.arange(n_p), [int(np.flatnonzero(independent == i)[0]) for i in pivots.independent]] = 1.0
+        to_dep, to_ind = (xp.asarray(a, dtype=dt, device=dev) for a in (to_dep, to_ind))
+        m = xp.astype(held, dt)
+        mu_pp = to_dep @ chord_pivots  # rows of chord_pivots at the pairs' slots, (p, p)
+        K = xp.eye(n_p, dtype=dt, device=dev)[None] + m[:, :, None] * mu_pp[None] * m[:, None, :]
+        K_inv = xp.linalg.inv(K)
+        keep = 1.0 - m @ to_dep  # slots of x[D] that are still unknowns
+        steps = 0
+        while True:
+            r = self._eq(x, xi)
+            worst = xp.max(xp.abs(r), axis=1)
+            finite = xp.isfinite(worst)
+            if steps == max_iter or bool(xp.all((worst <= tol) | ~finite)):
+                return Completed(x, worst <= tol, steps)
+            step = r @ xp.matrix_transpose(chord)
+            t = (K_inv @ ((step @ xp.matrix_transpose(to_dep)) * m)[:, :, None])[:, :, 0]
+            step = step - (t * m) @ xp.matrix_transpose(chord_pivots)
+            swapped = (step @ xp.matrix_transpose(to_dep)) * m  # the partners' steps
+            x = x - self.assemble(swapped @ to_ind, step * keep)
             steps += 1
 
     def chord_matrix(self, x: Any, xi: Any) -> Any:
@@ -341,6 +398,21 @@ class EqualityCompletable(ABC):
         xp = array_namespace(x)
         inv = xp.linalg.inv(_take(self.eq_jacobian(x, xi), self.completion_split()[1]))
         return inv[0] if x.shape[0] == 1 else inv
+
+
+def _solve_rows(xp: Any, J: Any, r: Any) -> Any:
+    """J⁻¹ r row by row of a batch; a row whose J is singular gets NaN (its Newton iteration is then reported
+    unconverged instead of failing the whole batch)."""
+    try:
+        return xp.linalg.solve(J, r[:, :, None])[:, :, 0]
+    except (np.linalg.LinAlgError, RuntimeError):  # torch's LinAlgError is a RuntimeError
+        rows = []
+        for k in range(J.shape[0]):
+            try:
+                rows.append(xp.linalg.solve(J[k], r[k]))
+            except (np.linalg.LinAlgError, RuntimeError):
+                rows.append(xp.full_like(r[k], float("nan")))
+        return xp.stack(rows)
 
 
 def _take(a: Any, columns: np.ndarray) -> Any:

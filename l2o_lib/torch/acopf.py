@@ -81,12 +81,15 @@ class CompletedOPF(nn.Module):
 
     ``correction``: ``"none"``, ``"gradient"`` (DC3: ``steps`` momentum steps of ``step_size``) or ``"newton"``
     (Gauss–Newton steps on the violated inequalities, aiming at g ≤ −``margin``; with ``exact_sensitivity=False``
-    the power flow's sensitivity dy/dz at the reference point stands in for the one at each instance).
+    the power flow's sensitivity dy/dz at the reference point stands in for the one at each instance). With
+    ``hold_limits`` the power flow first holds the generators that it pushes beyond their reactive limits at the
+    limit and frees their bus voltages (:meth:`ImplicitCompletion.hold`, a power-flow program's PV-PQ switching),
+    and the correction starts from there.
     """
 
     def __init__(self, family: ProblemFamily, net: SetpointNet, *, reference: tuple[np.ndarray, np.ndarray],
                  correction: str = "newton", steps: int = 4, step_size: float = 1e-3, momentum: float = 0.5,
-                 margin: float = 1e-6, exact_sensitivity: bool = True):
+                 margin: float = 1e-6, exact_sensitivity: bool = True, hold_limits: bool = False):
         super().__init__()
         if correction not in CORRECTIONS:
             raise KeyError(f"unknown correction {correction!r}; known: {list(CORRECTIONS)}")
@@ -95,6 +98,7 @@ class CompletedOPF(nn.Module):
         self.correction, self.steps, self.step_size = correction, int(steps), float(step_size)
         self.momentum, self.margin, self.exact_sensitivity = float(momentum), float(margin), bool(exact_sensitivity)
         self.ineq_jac = family.ineq_jacobian if isinstance(family, InequalityJacobian) else None
+        self.hold_limits = bool(hold_limits)
 
     def ineq(self, y: torch.Tensor, xi: torch.Tensor) -> torch.Tensor:
         return self.family.ineq_residual(y, xi)
@@ -102,13 +106,17 @@ class CompletedOPF(nn.Module):
     def forward(self, xi: torch.Tensor, steps: int | None = None) -> torch.Tensor:
         z = self.net(xi)
         k = self.steps if steps is None else int(steps)
+        y = None
+        if self.hold_limits:
+            y = self.complete.hold(self.complete(z, xi), xi, margin=self.margin)
+            z = y[:, self.complete.partial]
         if self.correction == "none" or k == 0:
-            return self.complete(z, xi)
+            return self.complete(z, xi) if y is None else y
         if self.correction == "gradient":
             return dc3_correct(z, xi, self.complete, steps=k, step_size=self.step_size, momentum=self.momentum,
                                ineq=self.ineq)
         return newton_correct(z, xi, self.complete, self.ineq, steps=k, margin=self.margin,
-                              exact_sensitivity=self.exact_sensitivity, ineq_jac=self.ineq_jac)
+                              exact_sensitivity=self.exact_sensitivity, ineq_jac=self.ineq_jac, start=y)
 
 
 class PenaltyNet(nn.Module):
@@ -132,21 +140,51 @@ class PenaltyNet(nn.Module):
 
 
 class MultiplierNet(nn.Module):
-    """(λ_g, λ_x) = scale · MLP(normalized ξ): IPOPT's multipliers of the power-flow equations and of the variable
-    bounds (``family.multipliers`` labels them at the reference solutions)."""
+    """(λ_g, λ_x) = IPOPT's multipliers of the power-flow equations and of the variable bounds, predicted from ξ.
 
-    def __init__(self, family: ProblemFamily, hidden: Sequence[int] = (256, 256), activation: str = "tanh",
-                 scale: float = 1000.0):
+    The multipliers span many orders of magnitude (a binding voltage limit's can be 10⁷ where a generator's is
+    10³, and an inactive bound's is 0), so the network predicts them in a signed-log space: λ = sign(o)(e^{|o|} − 1)
+    with o = mean + std · MLP(normalized ξ), ``mean`` and ``std`` those of the training labels in that space
+    (:meth:`fit_scaling`, stored with the weights). :meth:`standardized` and :meth:`targets` give the two sides of
+    the training loss.
+    """
+
+    def __init__(self, family: ProblemFamily, hidden: Sequence[int] = (256, 256), activation: str = "tanh"):
         super().__init__()
         lam_g, lam_x = family.multipliers(family.flat_start(), family.nominal())  # only the sizes are used
-        self.n_g, self.n_x, self.scale = len(lam_g), len(lam_x), float(scale)
+        self.n_g, self.n_x = len(lam_g), len(lam_x)
+        n = self.n_g + self.n_x
         self.normalize = Normalize(family.param_low, family.param_high)
-        self.mlp = MLP(family.n_params, self.n_g + self.n_x, hidden, activation)
-        self.config = {"hidden": list(map(int, hidden)), "activation": activation, "scale": self.scale}
+        self.mlp = MLP(family.n_params, n, hidden, activation)
+        self.register_buffer("mean", torch.zeros(n, dtype=torch.float64))
+        self.register_buffer("std", torch.ones(n, dtype=torch.float64))
+        self.config = {"hidden": list(map(int, hidden)), "activation": activation, "output": "signed-log"}
+
+    @staticmethod
+    def _log(lam: torch.Tensor) -> torch.Tensor:
+        return torch.sign(lam) * torch.log1p(lam.abs())
+
+    def fit_scaling(self, lam_g: torch.Tensor, lam_x: torch.Tensor) -> MultiplierNet:
+        """Set ``mean`` and ``std`` from training labels (rows of λ_g and λ_x); returns the network."""
+        o = self._log(torch.cat([torch.as_tensor(lam_g), torch.as_tensor(lam_x)], dim=1).to(self.mean.dtype))
+        self.mean.copy_(o.mean(0))
+        self.std.copy_(o.std(0).clamp_min(1e-6))
+        return self
+
+    def targets(self, lam_g: torch.Tensor, lam_x: torch.Tensor) -> torch.Tensor:
+        """Labels in the space the MLP's output is fitted in."""
+        o = self._log(torch.cat([lam_g, lam_x], dim=1))
+        return (o - self.mean.to(o.dtype)) / self.std.to(o.dtype)
+
+    def standardized(self, xi: torch.Tensor) -> torch.Tensor:
+        """The MLP's output: the multipliers in the standardized signed-log space."""
+        return self.mlp(self.normalize(xi))
 
     def forward(self, xi: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        out = self.scale * self.mlp(self.normalize(xi))
-        return out[:, :self.n_g], out[:, self.n_g:]
+        u = self.standardized(xi)
+        o = self.mean.to(u.dtype) + self.std.to(u.dtype) * u
+        lam = torch.sign(o) * torch.expm1(o.abs())
+        return lam[:, :self.n_g], lam[:, self.n_g:]
 
 
 def nominal_reference(family: ProblemFamily) -> tuple[np.ndarray, np.ndarray]:
@@ -166,5 +204,6 @@ def load_completed_opf(family: ProblemFamily, arrays: dict[str, np.ndarray], con
     from_arrays(net, arrays, prefix="setpoints.")
     model = CompletedOPF(family, net, reference=nominal_reference(family), correction=config["correction"],
                          steps=config["steps"], step_size=config.get("step_size", 1e-3),
-                         momentum=config.get("momentum", 0.5), margin=config.get("margin", 1e-6))
+                         momentum=config.get("momentum", 0.5), margin=config.get("margin", 1e-6),
+                         hold_limits=config.get("hold_limits", False))
     return numpy_predictor(model)

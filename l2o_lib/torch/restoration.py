@@ -125,10 +125,17 @@ class ImplicitCompletion(nn.Module):
             chord = torch.as_tensor(family.chord_matrix(x_ref, xi_ref))
             x_start = torch.as_tensor(x_ref)
             dy_ref = self.sensitivity(x_start, torch.as_tensor(xi_ref))[0]
+        self.pivots = family.completion_pivots()
+        chord_pivots = None
+        if reference is not None and len(self.pivots.dependent):
+            J_ref = torch.as_tensor(family.eq_jacobian(x_ref, xi_ref)[0])
+            chord_pivots = chord @ (J_ref[:, self.pivots.independent] - J_ref[:, self.pivots.dependent])
         self.register_buffer("chord", chord, persistent=False)
+        self.register_buffer("chord_pivots", chord_pivots, persistent=False)
         self.register_buffer("x_start", x_start, persistent=False)
         self.register_buffer("dy_ref", dy_ref, persistent=False)
         self.last_converged: torch.Tensor | None = None
+        self.last_held: torch.Tensor | None = None
 
     def forward(self, z: torch.Tensor, xi: torch.Tensor, guess: torch.Tensor | None = None) -> torch.Tensor:
         return _Complete.apply(z, xi, self, guess)
@@ -142,6 +149,50 @@ class ImplicitCompletion(nn.Module):
                                    chord=chord, tol=self.tol, max_iter=self.max_iter)
         self.last_converged = out.converged
         return out.x
+
+    def hold(self, y: torch.Tensor, xi: torch.Tensor, *, margin: float = 1e-6, rounds: int | None = None,
+             max_iter: int = 100) -> torch.Tensor:
+        """The completed points y with the family's pivot pairs switched where they left their bounds.
+
+        Where a pivot's dependent variable is out of its bounds (a generator beyond its reactive limit), it is held
+        ``margin`` inside the bound and its independent partner (the bus voltage) is solved for instead, by the
+        family's Woodbury-corrected chord iteration (:meth:`~l2o_lib.problems.capabilities.EqualityCompletable.
+        complete_held`), in passes while a switch pushes another pair out (at most ``rounds``; default: as many as
+        there are pairs, since each pass switches at least one more), each of at most ``max_iter`` chord steps (far
+        from the reference they converge more slowly than the completion's own). A row whose switched
+        solve does not converge keeps its last converged point. ``last_held`` holds the switched pairs of each row.
+        Needs the completion built with ``reference=``. Not differentiated through (a test-time step).
+        """
+        if self.chord_pivots is None:
+            raise ValueError("ImplicitCompletion.hold: needs a family with pivots and the completion built with "
+                             "reference=")
+        piv = self.pivots
+        rounds = len(piv.dependent) if rounds is None else int(rounds)
+        if margin < 0 or rounds < 1:
+            raise ValueError(f"ImplicitCompletion.hold: need margin ≥ 0 and rounds ≥ 1, got {margin}, {rounds}")
+        low, high = (torch.as_tensor(a, dtype=y.dtype, device=y.device) for a in (piv.low, piv.high))
+        dep = torch.as_tensor(piv.dependent, device=y.device)
+        y = y.detach().clone()
+        held = torch.zeros(y.shape[0], len(dep), dtype=torch.bool, device=y.device)
+        with torch.no_grad():
+            for _ in range(rounds):
+                v = y[:, dep]
+                over, under = (v > high) & ~held, (v < low) & ~held
+                rows = torch.nonzero((over | under).any(dim=1)).flatten()
+                if len(rows) == 0:
+                    break
+                now = held[rows] | over[rows] | under[rows]
+                start = y[rows]
+                start[:, dep] = torch.where(over[rows], high - margin, torch.where(under[rows], low + margin, v[rows]))
+                out = self.family.complete_held(start, xi[rows].detach(), now, chord=self.chord.to(y.dtype),
+                                                chord_pivots=self.chord_pivots.to(y.dtype), tol=self.tol,
+                                                max_iter=max_iter)
+                ok = out.converged & torch.isfinite(out.x).all(dim=1)
+                y[rows[ok]], held[rows[ok]] = out.x[ok], now[ok]
+                if not bool(ok.any()):
+                    break
+        self.last_held = held
+        return y
 
     def _jacobians(self, y: torch.Tensor, xi: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         J = self.family.eq_jacobian(y, xi)
@@ -250,11 +301,14 @@ def ineq_jacobian(ineq: Ineq, y: torch.Tensor, xi: torch.Tensor, jacobian: Ineq 
 
 
 def newton_correct(z: torch.Tensor, xi: torch.Tensor, complete: nn.Module, ineq: Ineq, steps: int = 4,
-                   margin: float = 1e-6, band: float = 0.05, qp_iters: int = 25, exact_sensitivity: bool = True,
-                   ineq_jac: Ineq | None = None, trace: list[torch.Tensor] | None = None) -> torch.Tensor:
+                   margin: float = 1e-6, band: float = 0.05, qp_iters: int = 25, max_rows: int | None = 16,
+                   exact_sensitivity: bool = True,
+                   ineq_jac: Ineq | None = None, trace: list[torch.Tensor] | None = None,
+                   start: torch.Tensor | None = None) -> torch.Tensor:
     """Gauss–Newton correction of the inequalities through the completion (the equalities stay exact).
 
-    At each of ``steps`` steps, the inequalities within ``band`` of their bound are linearized in z,
+    At each of ``steps`` steps, the inequalities within ``band`` of their bound (at most ``max_rows`` of them, the
+    most violated first; None: all) are linearized in z,
     J = ∂g/∂y · dy/dz, and z moves by the shortest step that satisfies them with ``margin`` to spare
     (:func:`linearized_projection`, a small QP per instance), then the completion solves the equalities again.
     Full steps are taken (a first step may violate a constraint that was not near its bound; the next one repairs
@@ -264,14 +318,15 @@ def newton_correct(z: torch.Tensor, xi: torch.Tensor, complete: nn.Module, ineq:
 
     ``exact_sensitivity=False`` uses dy/dz at the completion's reference point (no Jacobian per step, slower
     convergence); ``ineq_jac`` gives ∂g/∂y in closed form (default: autograd). Not differentiated through (a
-    test-time correction); returns the corrected y, appended to ``trace`` after every step.
+    test-time correction); returns the corrected y, appended to ``trace`` after every step. ``start``: the completed
+    point of z when it is already at hand (it must satisfy the equalities with z as its independent part).
     """
-    if steps < 0 or margin < 0 or band <= margin or qp_iters < 1:
-        raise ValueError(f"newton_correct: need steps ≥ 0, margin ≥ 0, band > margin and qp_iters ≥ 1, got {steps}, "
-                         f"{margin}, {band}, {qp_iters}")
+    if steps < 0 or margin < 0 or band <= margin or qp_iters < 1 or (max_rows is not None and max_rows < 1):
+        raise ValueError(f"newton_correct: need steps ≥ 0, margin ≥ 0, band > margin, qp_iters ≥ 1 and max_rows ≥ 1, "
+                         f"got {steps}, {margin}, {band}, {qp_iters}, {max_rows}")
     with torch.no_grad():
         z = z.detach().clone()
-        y = complete(z, xi).clone()
+        y = complete(z, xi).clone() if start is None else start.detach().clone()
         worst = torch.relu(ineq(y, xi)).amax(dim=1)
         best = y.clone()
         if trace is not None:
@@ -284,6 +339,7 @@ def newton_correct(z: torch.Tensor, xi: torch.Tensor, complete: nn.Module, ineq:
             yr, xir = y[rows], xi[rows]
             g, Jy = ineq_jacobian(ineq, yr, xir, ineq_jac)
             k = int((g > -band).sum(dim=1).max())  # the k largest g of each row hold its band
+            k = k if max_rows is None else min(k, max_rows)  # a constraint left out is caught at the next step
             near = torch.argsort(g, dim=1, descending=True)[:, :k]
             g, Jy = torch.gather(g, 1, near), torch.gather(Jy, 1, near[:, :, None].expand(-1, -1, Jy.shape[2]))
             dy = complete.sensitivity(yr, xir, at_reference=not exact_sensitivity)
