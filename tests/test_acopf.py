@@ -130,6 +130,12 @@ def test_corrections_repair_violations_and_keep_the_power_flow(fam, nominal):
     before = float(torch.relu(fam.ineq_residual(comp(z, xi), xi)).max())
     after = newton_correct(z, xi, comp, fam.ineq_residual, steps=4)
     assert before > 1e-3 and float(torch.relu(fam.ineq_residual(after, xi)).max()) < 1e-6
+    every_row = newton_correct(z, xi, comp, fam.ineq_residual, steps=4, max_rows=None)
+    assert float(torch.relu(fam.ineq_residual(every_row, xi)).max()) < 1e-6
+    one_row = newton_correct(z, xi, comp, fam.ineq_residual, steps=10, max_rows=1)  # one constraint per step
+    assert float(torch.relu(fam.ineq_residual(one_row, xi)).max()) < before / 10
+    with pytest.raises(ValueError, match="max_rows"):
+        newton_correct(z, xi, comp, fam.ineq_residual, max_rows=0)
     assert float(fam.eq_residual(after, xi).abs().max()) < 1e-9
     with torch.no_grad():
         grad = dc3_correct(z, xi, comp, steps=10, step_size=1e-2, ineq=fam.ineq_residual)

@@ -365,8 +365,7 @@ class EqualityCompletable(ABC):
         """
         xp = array_namespace(x, xi)
         pivots = self.completion_pivots()
-        _, dependent = self.completion_split()
-        independent = self.completion_split()[0]
+        independent, dependent = self.completion_split()
         pos = np.array([int(np.flatnonzero(dependent == d)[0]) for d in pivots.dependent], dtype=np.int64)
         n_p, dt, dev = len(pos), x.dtype, device(x)
         to_dep = np.zeros((n_p, len(dependent)))  # pair j -> its slot in x[D]

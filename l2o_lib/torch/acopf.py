@@ -142,8 +142,8 @@ class PenaltyNet(nn.Module):
 class MultiplierNet(nn.Module):
     """(λ_g, λ_x) = IPOPT's multipliers of the power-flow equations and of the variable bounds, predicted from ξ.
 
-    The multipliers span many orders of magnitude (a binding voltage limit's can be 10⁷ where a generator's is
-    10³, and an inactive bound's is 0), so the network predicts them in a signed-log space: λ = sign(o)(e^{|o|} − 1)
+    The multipliers span many orders of magnitude (on case57 a binding voltage limit's reaches 10⁷, a generator
+    limit's 10⁵, an inactive bound's is 0), so the network predicts them in a signed-log space: λ = sign(o)(e^{|o|} − 1)
     with o = mean + std · MLP(normalized ξ), ``mean`` and ``std`` those of the training labels in that space
     (:meth:`fit_scaling`, stored with the weights). :meth:`standardized` and :meth:`targets` give the two sides of
     the training loss.
